@@ -1,0 +1,160 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { loadConfig, type RotorConfig } from '../config/load-config.js';
+import { ConfigError, RotorError } from '../errors.js';
+import { createServer } from '../http/create-server.js';
+import { presentSession, presentUser } from '../http/presenters.js';
+import { createRotor, type Rotor } from '../rotor.js';
+import { normalizeEmail } from '../accounts/email.js';
+import { migrate, openStore } from '../store/open-store.js';
+import { VERSION } from '../version.js';
+
+/** `rotor`: serve, migrate and administer users and sessions. */
+export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
+  const program = new Command('rotor')
+    .description('Rotor: access and refresh tokens done right.')
+    .version(VERSION)
+    .showHelpAfterError();
+
+  program
+    .command('serve')
+    .description('Start the HTTP server (ROTOR_HOST:ROTOR_PORT; see ROTOR_* variables).')
+    .action(async () => serve(loadConfig(env)));
+
+  program
+    .command('migrate')
+    .description('Apply pending database migrations to ROTOR_DATABASE_URL and exit.')
+    .action(async () => {
+      const store = await openStore(loadConfig(env).databaseUrl, { migrate: false });
+      try {
+        const applied = await migrate(store);
+        console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+      } finally {
+        await store.close();
+      }
+    });
+
+  const users = program.command('users').description('Manage user accounts.');
+  users
+    .command('create')
+    .description('Create a user account.')
+    .requiredOption('--email <email>', 'email address')
+    .option('--password <password>', 'password (8 to 256 characters); or set ROTOR_USER_PASSWORD')
+    .option('--name <name>', 'display name')
+    .action(async (options: { email: string; password?: string; name?: string }) => {
+      const password = options.password ?? env.ROTOR_USER_PASSWORD;
+      if (!password)
+        throw new RotorError('invalid_request', 'give --password or set ROTOR_USER_PASSWORD');
+      await withRotor(env, async (rotor) => {
+        const user = await rotor.register({
+          email: options.email,
+          password,
+          name: options.name ?? null,
+        });
+        console.log(JSON.stringify({ user: presentUser(user) }, null, 2));
+      });
+    });
+
+  const sessions = program
+    .command('sessions')
+    .description("Inspect and revoke a user's device sessions.");
+  sessions
+    .command('list')
+    .description('List the live sessions of a user, newest first.')
+    .requiredOption('--email <email>', 'email of the user')
+    .action(async (options: { email: string }) => {
+      await withRotor(env, async (rotor) => {
+        const user = await findUser(rotor, options.email);
+        const list = await rotor.listSessions(user.id);
+        console.log(
+          JSON.stringify({ sessions: list.map((s) => presentSession(s, null)) }, null, 2),
+        );
+      });
+    });
+  sessions
+    .command('revoke')
+    .description('Revoke one session of a user (--id) or all of them (--all).')
+    .requiredOption('--email <email>', 'email of the user')
+    .option('--id <id>', 'the session to revoke')
+    .option('--all', 'revoke every session of the user')
+    .action(async (options: { email: string; id?: string; all?: boolean }) => {
+      if (!options.id === !options.all) {
+        throw new RotorError('invalid_request', 'give exactly one of --id ID or --all');
+      }
+      await withRotor(env, async (rotor) => {
+        const user = await findUser(rotor, options.email);
+        if (options.all) {
+          const count = await rotor.logoutAll(user.id);
+          console.log(`revoked ${count} session(s)`);
+        } else {
+          await rotor.revokeSession(user.id, options.id!);
+          console.log(`revoked session ${options.id}`);
+        }
+      });
+    });
+
+  return program;
+}
+
+async function withRotor(
+  env: NodeJS.ProcessEnv,
+  fn: (rotor: Rotor) => Promise<void>,
+): Promise<void> {
+  const rotor = await createRotor(loadConfig(env));
+  try {
+    await fn(rotor);
+  } finally {
+    await rotor.close();
+  }
+}
+
+async function findUser(rotor: Rotor, email: string) {
+  const user = await rotor.store.findUserByEmail(normalizeEmail(email));
+  if (!user) throw new RotorError('not_found', `no user with email ${email}`);
+  return user;
+}
+
+/** Starts the server and stops it gracefully on SIGTERM or SIGINT: in-flight requests finish. */
+async function serve(config: RotorConfig): Promise<void> {
+  const app = await createServer(config);
+  await app.listen({ host: config.host, port: config.port });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, 'shutting down');
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        app.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/** Runs the CLI; errors print one line naming the problem (no stack trace) and exit 1. */
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildCli();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    if (error instanceof ConfigError) {
+      console.error(`rotor: invalid configuration: ${error.message}`);
+    } else if (error instanceof RotorError) {
+      console.error(`rotor: ${error.code}: ${error.message}`);
+    } else {
+      console.error(`rotor: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    process.exitCode = 1;
+  }
+}
+
+await main();

@@ -1,0 +1,186 @@
+import { ConfigError } from '../errors.js';
+import { parseDuration } from './duration.js';
+
+/** Token delivery modes of API.md. */
+export type Delivery = 'split' | 'cookies' | 'body';
+
+/** Validated configuration of one Rotor server. Durations are in seconds. */
+export interface RotorConfig {
+  host: string;
+  port: number;
+  databaseUrl: string;
+  accessTtl: number;
+  refreshTtl: number;
+  /** Maximum session lifetime in seconds; 0 disables it. */
+  sessionMaxAge: number;
+  refreshGrace: number;
+  issuer: string;
+  audience: string;
+  allowedOrigins: string[];
+  cookieSecure: boolean;
+  rateLimit: boolean;
+  /** When set, secrets are derived from it instead of being generated and kept in the database. */
+  secret: string | undefined;
+  trustProxy: boolean;
+  logLevel: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * Reads and validates the `ROTOR_*` variables (API.md, "Configuration"). An invalid value throws a
+ * {@link ConfigError} naming the variable, so start-up stops with a clear message.
+ * @example const config = loadConfig(process.env);
+ */
+export function loadConfig(
+  env: Env = process.env,
+  overrides: Partial<RotorConfig> = {},
+): RotorConfig {
+  const host = text(env, 'ROTOR_HOST', '127.0.0.1');
+  const port = integer(env, 'ROTOR_PORT', 3000, 0, 65535);
+  const ownUrl = `http://${urlHost(host)}:${port}`;
+  const issuer = text(env, 'ROTOR_ISSUER', ownUrl);
+  const config: RotorConfig = {
+    host,
+    port,
+    databaseUrl: databaseUrl(env),
+    accessTtl: duration(env, 'ROTOR_ACCESS_TTL', '15m', 1),
+    refreshTtl: duration(env, 'ROTOR_REFRESH_TTL', '7d', 1),
+    sessionMaxAge: duration(env, 'ROTOR_SESSION_MAX_AGE', '30d', 0),
+    refreshGrace: duration(env, 'ROTOR_REFRESH_GRACE', '10s', 0),
+    issuer,
+    audience: text(env, 'ROTOR_AUDIENCE', 'rotor'),
+    allowedOrigins: origins(env, defaultOrigins(host, port)),
+    cookieSecure: boolean(env, 'ROTOR_COOKIE_SECURE', true),
+    rateLimit: onOff(env, 'ROTOR_RATE_LIMIT', true),
+    secret: secret(env),
+    trustProxy: boolean(env, 'ROTOR_TRUST_PROXY', false),
+    logLevel: oneOf(env, 'ROTOR_LOG_LEVEL', 'info', LOG_LEVELS),
+  };
+  return { ...config, ...overrides };
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** The server's own origin; on loopback both spellings a browser may use. */
+function defaultOrigins(host: string, port: number): string[] {
+  const own = `http://${urlHost(host)}:${port}`;
+  const loopback = ['127.0.0.1', 'localhost', '0.0.0.0', '::', '::1'];
+  if (!loopback.includes(host)) return [own];
+  return [...new Set([own, `http://localhost:${port}`, `http://127.0.0.1:${port}`])];
+}
+
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function text(env: Env, name: string, fallback: string): string {
+  return raw(env, name) ?? fallback;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got "${value}"`);
+  }
+  return Number(value);
+}
+
+function duration(env: Env, name: string, fallback: string, min: number): number {
+  const value = raw(env, name) ?? fallback;
+  const seconds = parseDuration(value);
+  if (seconds === undefined || seconds < min) {
+    throw new ConfigError(
+      name,
+      `expected a duration such as 30s, 15m, 7d or a number of seconds${min > 0 ? ' above 0' : ''}, got "${value}"`,
+    );
+  }
+  return seconds;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const value = raw(env, name)?.toLowerCase();
+  if (value === undefined) return fallback;
+  if (['true', '1', 'yes', 'on'].includes(value)) return true;
+  if (['false', '0', 'no', 'off'].includes(value)) return false;
+  throw new ConfigError(name, `expected true or false, got "${value}"`);
+}
+
+function onOff(env: Env, name: string, fallback: boolean): boolean {
+  const value = raw(env, name)?.toLowerCase();
+  if (value === undefined) return fallback;
+  if (value === 'on') return true;
+  if (value === 'off') return false;
+  throw new ConfigError(name, `expected on or off, got "${value}"`);
+}
+
+function oneOf(env: Env, name: string, fallback: string, allowed: string[]): string {
+  const value = raw(env, name) ?? fallback;
+  if (!allowed.includes(value)) {
+    throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got "${value}"`);
+  }
+  return value;
+}
+
+function databaseUrl(env: Env): string {
+  const value = text(env, 'ROTOR_DATABASE_URL', 'sqlite:./rotor.db');
+  if (value.startsWith('sqlite:')) {
+    if (value.length === 'sqlite:'.length) {
+      throw new ConfigError(
+        'ROTOR_DATABASE_URL',
+        'sqlite: needs a file path, e.g. sqlite:./rotor.db',
+      );
+    }
+    return value;
+  }
+  if (/^postgres(ql)?:\/\//.test(value)) return value;
+  throw new ConfigError(
+    'ROTOR_DATABASE_URL',
+    `expected sqlite:<path> or postgres://…, got "${value.replace(/\/\/[^@/]*@/, '//***@')}"`,
+  );
+}
+
+function origins(env: Env, fallback: string[]): string[] {
+  const value = raw(env, 'ROTOR_ALLOWED_ORIGINS');
+  if (value === undefined) return fallback;
+  return value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      let url: URL;
+      try {
+        url = new URL(entry);
+      } catch {
+        throw new ConfigError(
+          'ROTOR_ALLOWED_ORIGINS',
+          `"${entry}" is not an origin such as https://app.example.com`,
+        );
+      }
+      if (url.origin === 'null' || url.origin !== entry.replace(/\/$/, '')) {
+        throw new ConfigError(
+          'ROTOR_ALLOWED_ORIGINS',
+          `"${entry}" is not an origin such as https://app.example.com (no path)`,
+        );
+      }
+      return url.origin;
+    });
+}
+
+function secret(env: Env): string | undefined {
+  const value = raw(env, 'ROTOR_SECRET');
+  if (value !== undefined && value.length < 32) {
+    throw new ConfigError(
+      'ROTOR_SECRET',
+      'must be at least 32 characters (e.g. `openssl rand -base64 32`)',
+    );
+  }
+  return value;
+}

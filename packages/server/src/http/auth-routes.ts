@@ -1,0 +1,193 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { RotorError } from '../errors.js';
+import { guessDeviceName } from '../lib/device-name.js';
+import type { Rotor } from '../rotor.js';
+import { accessTokenOf, authenticate, principalOf } from './authenticate.js';
+import {
+  ACCESS_COOKIE,
+  clearAuthCookies,
+  REFRESH_COOKIE,
+  requestedDelivery,
+  sendTokens,
+} from './delivery.js';
+import { presentSession, presentUser } from './presenters.js';
+
+const registerBody = {
+  type: 'object',
+  required: ['email', 'password'],
+  properties: {
+    email: { type: 'string', maxLength: 1024 },
+    password: { type: 'string', maxLength: 4096 },
+    name: { type: ['string', 'null'], maxLength: 200 },
+  },
+} as const;
+
+const loginBody = {
+  type: 'object',
+  required: ['email', 'password'],
+  properties: {
+    email: { type: 'string', maxLength: 1024 },
+    password: { type: 'string', maxLength: 4096 },
+    deviceName: { type: ['string', 'null'], maxLength: 200 },
+  },
+} as const;
+
+/** Refresh and logout take the refresh token from the body or the cookie; the body is optional. */
+const refreshBody = {
+  anyOf: [
+    { type: 'null' },
+    {
+      type: 'object',
+      properties: { refreshToken: { type: 'string', maxLength: 1024 } },
+    },
+  ],
+} as const;
+
+const sessionParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', maxLength: 200 } },
+} as const;
+
+interface RegisterBody {
+  email: string;
+  password: string;
+  name?: string | null;
+}
+interface LoginBody {
+  email: string;
+  password: string;
+  deviceName?: string | null;
+}
+type RefreshBody = { refreshToken?: string } | null | undefined;
+
+/** Marks a route as cookie-authenticated, so the CSRF check runs on it (API.md, "CSRF"). */
+export const CSRF_ROUTE = { csrf: true } as const;
+
+/** The `/auth/*` endpoints of API.md. */
+export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor }): Promise<void> {
+  const { config } = rotor;
+  const nowSeconds = () => Math.floor(rotor.clock.now() / 1000);
+  const client = (request: FastifyRequest) => {
+    const userAgent = request.headers['user-agent']?.slice(0, 512) ?? null;
+    return { ip: request.ip ?? null, userAgent };
+  };
+  const protectedRoute = { preHandler: authenticate(rotor) };
+
+  app.post<{ Body: RegisterBody }>(
+    '/auth/register',
+    { schema: { body: registerBody } },
+    async (request, reply) => {
+      const user = await rotor.register(request.body);
+      return reply.code(201).send({ user: presentUser(user) });
+    },
+  );
+
+  app.post<{ Body: LoginBody }>(
+    '/auth/login',
+    { schema: { body: loginBody } },
+    async (request, reply) => {
+      const delivery = requestedDelivery(request) ?? 'split';
+      const info = client(request);
+      const grant = await rotor.login({
+        email: request.body.email,
+        password: request.body.password,
+        deviceName: request.body.deviceName?.trim() || guessDeviceName(info.userAgent),
+        delivery,
+        ...info,
+      });
+      return sendTokens(
+        reply,
+        config,
+        grant,
+        delivery,
+        nowSeconds(),
+        ACCESS_COOKIE in request.cookies,
+      );
+    },
+  );
+
+  app.post<{ Body: RefreshBody }>(
+    '/auth/refresh',
+    { schema: { body: refreshBody }, config: CSRF_ROUTE },
+    async (request, reply) => {
+      const explicit = requestedDelivery(request);
+      const fromBody = request.body?.refreshToken;
+      const refreshToken = fromBody ?? request.cookies[REFRESH_COOKIE];
+      if (!refreshToken)
+        throw new RotorError('missing_token', 'This request needs a refresh token.');
+      const grant = await rotor.refresh({ refreshToken, delivery: explicit, ...client(request) });
+      // Without the header, answer the way the token came (API.md, "Token delivery").
+      const delivery =
+        explicit ??
+        (fromBody !== undefined
+          ? 'body'
+          : grant.session.delivery === 'cookies'
+            ? 'cookies'
+            : 'split');
+      return sendTokens(
+        reply,
+        config,
+        grant,
+        delivery,
+        nowSeconds(),
+        ACCESS_COOKIE in request.cookies,
+      );
+    },
+  );
+
+  app.post<{ Body: RefreshBody }>(
+    '/auth/logout',
+    { schema: { body: refreshBody }, config: CSRF_ROUTE },
+    async (request, reply) => {
+      const refreshToken = request.body?.refreshToken ?? request.cookies[REFRESH_COOKIE];
+      if (refreshToken) {
+        await rotor.logoutWithRefreshToken(refreshToken);
+      } else {
+        const principal = await principalOrNull(rotor, request);
+        if (principal) await rotor.logoutSession(principal.session.id);
+      }
+      clearAuthCookies(reply, config);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post('/auth/logout-all', protectedRoute, async (request, reply) => {
+    await rotor.logoutAll(principalOf(request).user.id);
+    clearAuthCookies(reply, config);
+    return reply.code(204).send();
+  });
+
+  app.get('/auth/me', protectedRoute, async (request) => {
+    const { user, session } = principalOf(request);
+    return { user: presentUser(user), session: presentSession(session, session.id) };
+  });
+
+  app.get('/auth/sessions', protectedRoute, async (request) => {
+    const { user, session } = principalOf(request);
+    const sessions = await rotor.listSessions(user.id);
+    return { sessions: sessions.map((s) => presentSession(s, session.id)) };
+  });
+
+  app.delete<{ Params: { id: string } }>(
+    '/auth/sessions/:id',
+    { ...protectedRoute, schema: { params: sessionParams } },
+    async (request, reply) => {
+      const { user, session } = principalOf(request);
+      await rotor.revokeSession(user.id, request.params.id);
+      if (request.params.id === session.id) clearAuthCookies(reply, config);
+      return reply.code(204).send();
+    },
+  );
+}
+
+/** Logout is idempotent: a missing, dead or invalid access token simply ends nothing. */
+async function principalOrNull(rotor: Rotor, request: FastifyRequest) {
+  try {
+    const token = accessTokenOf(request);
+    return token === undefined ? null : await rotor.authenticate(token);
+  } catch (error) {
+    if (error instanceof RotorError && error.status === 401) return null;
+    throw error;
+  }
+}

@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import fastifyCookie from '@fastify/cookie';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { RotorConfig } from '../config/load-config.js';
+import { RotorError } from '../errors.js';
+import { createRotor, type CreateRotorOptions, type Rotor } from '../rotor.js';
+import { authRoutes } from './auth-routes.js';
+import { assertSameOrigin } from './csrf.js';
+import { ACCESS_COOKIE } from './delivery.js';
+import { errorHandler, sendError, toRotorError } from './error-handler.js';
+import { systemRoutes } from './system-routes.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The engine behind this server. */
+    rotor: Rotor;
+  }
+  interface FastifyContextConfig {
+    /** The route is authenticated by a cookie: run the CSRF check on it. */
+    csrf?: boolean;
+  }
+}
+
+/** API.md: request bodies are limited to 64 KiB. */
+const BODY_LIMIT = 64 * 1024;
+
+export interface CreateServerOptions extends CreateRotorOptions {
+  /** pino options, or false for no logs (tests). Defaults to JSON logs at `config.logLevel`. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/**
+ * Builds a Rotor HTTP server (not yet listening) on its own engine. Closing the server closes the
+ * engine and, when it opened it, the store.
+ * @example
+ * const app = await createServer(loadConfig());
+ * await app.listen({ host: '127.0.0.1', port: 3000 });
+ */
+export async function createServer(
+  config: RotorConfig,
+  options: CreateServerOptions = {},
+): Promise<FastifyInstance> {
+  const rotor = await createRotor(config, options);
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.logLevel,
+      // Never a token, cookie or password in a log line (DESIGN.md, 5).
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          'res.headers["set-cookie"]',
+          '*.password',
+          '*.refreshToken',
+          '*.accessToken',
+        ],
+        censor: '[redacted]',
+      },
+    },
+    bodyLimit: BODY_LIMIT,
+    trustProxy: config.trustProxy,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    frameworkErrors: (error, _request, reply) => {
+      sendError(toRotorError(error), reply);
+    },
+  });
+  app.decorate('rotor', rotor);
+  app.addHook('onClose', async () => rotor.close());
+
+  // Only JSON bodies; an empty body counts as none, so a bodiless refresh with a JSON content type
+  // works. Fastify's own parser keeps its prototype-poisoning protection.
+  app.removeAllContentTypeParsers();
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' || (typeof body === 'string' && body.trim() === ''))
+      return done(null, undefined);
+    parseJson(request, body as string, done);
+  });
+
+  await app.register(fastifyCookie);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('cross-origin-resource-policy', 'same-origin');
+    if (request.url.startsWith('/auth/')) reply.header('cache-control', 'no-store');
+    // API.md: the CSRF check comes first on every cookie-authenticated request.
+    if (request.routeOptions.config?.csrf || request.cookies[ACCESS_COOKIE] !== undefined) {
+      assertSameOrigin(request, config.allowedOrigins);
+    }
+  });
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    sendError(
+      new RotorError(
+        'not_found',
+        `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}.`,
+      ),
+      reply,
+    );
+  });
+
+  await app.register(systemRoutes, { rotor });
+  await app.register(authRoutes, { rotor });
+  return app;
+}

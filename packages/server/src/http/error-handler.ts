@@ -1,0 +1,95 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_STATUS, RotorError, type RotorErrorCode } from '../errors.js';
+
+/** Fastify's own error codes, mapped to the codes of API.md. */
+const FASTIFY_CODES: Record<string, RotorErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_request',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_request',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_request',
+  FST_ERR_BAD_URL: 'invalid_request',
+  FST_ERR_NOT_FOUND: 'not_found',
+};
+
+/** Driver errors that mean the database is unreachable or cannot write: 503, never 500. */
+const UNAVAILABLE_CODES =
+  /^(SQLITE_(BUSY|LOCKED|READONLY|IOERR|CANTOPEN|FULL|PROTOCOL|NOTADB|CORRUPT)|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|57P0[1-3]|53300|08\d\d\d)/;
+
+const MESSAGES: Partial<Record<RotorErrorCode, string>> = {
+  unsupported_media_type: 'Send the body as application/json.',
+  payload_too_large: 'The request body is over 64 KiB.',
+  not_found: 'No such route.',
+  unavailable: 'The database cannot be reached; try again shortly.',
+  internal_error: 'Something went wrong on the server.',
+};
+
+/** Turns any error into a {@link RotorError}: ours as they are, Fastify's and the driver's by code. */
+export function toRotorError(error: unknown): RotorError {
+  if (error instanceof RotorError) return error;
+  const e = error as Partial<FastifyError> & { code?: string };
+  if (e.validation) {
+    return new RotorError('invalid_request', `Invalid request: ${e.message ?? 'bad input'}.`, {
+      cause: error,
+      details: e.validation.map((v) => ({ path: v.instancePath, message: v.message })),
+    });
+  }
+  const mapped = typeof e.code === 'string' ? FASTIFY_CODES[e.code] : undefined;
+  if (mapped) {
+    const message =
+      mapped === 'invalid_request'
+        ? `Invalid request: ${e.message ?? 'bad input'}.`
+        : MESSAGES[mapped]!;
+    return new RotorError(mapped, message, { cause: error });
+  }
+  if (error instanceof SyntaxError && e.statusCode === 400) {
+    return new RotorError('invalid_request', 'The body is not valid JSON.', { cause: error });
+  }
+  if (typeof e.code === 'string' && UNAVAILABLE_CODES.test(e.code)) {
+    return new RotorError('unavailable', MESSAGES.unavailable!, { cause: error });
+  }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    const code =
+      e.statusCode === 404
+        ? 'not_found'
+        : e.statusCode === 413
+          ? 'payload_too_large'
+          : 'invalid_request';
+    return new RotorError(code, e.message ?? 'Invalid request.', { cause: error });
+  }
+  return new RotorError('internal_error', MESSAGES.internal_error!, { cause: error });
+}
+
+/** Sends the JSON error shape of API.md, with `WWW-Authenticate` on 401 (RFC 6750 §3.1). */
+export function sendError(error: RotorError, reply: FastifyReply): FastifyReply {
+  const status = ERROR_STATUS[error.code];
+  if (status === 401 && error.code !== 'invalid_credentials') {
+    reply.header(
+      'www-authenticate',
+      error.code === 'missing_token' ? 'Bearer' : 'Bearer error="invalid_token"',
+    );
+  }
+  if (error.code === 'unavailable') reply.header('retry-after', '5');
+  const body: { error: string; message: string; details?: unknown } = {
+    error: error.code,
+    message: error.message,
+  };
+  if (error.details !== undefined) body.details = error.details;
+  return reply.code(status).type('application/json; charset=utf-8').send(body);
+}
+
+/** Fastify's error handler: every error, ours or the framework's, becomes the JSON shape. */
+export function errorHandler(
+  error: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
+  const rotorError = toRotorError(error);
+  if (rotorError.status >= 500) {
+    request.log.error({ err: error }, 'request failed');
+  } else {
+    request.log.info({ code: rotorError.code }, 'request refused');
+  }
+  return sendError(rotorError, reply);
+}

@@ -1,0 +1,46 @@
+import type { FastifyInstance } from 'fastify';
+import { RotorError } from '../errors.js';
+import type { Rotor } from '../rotor.js';
+import { VERSION } from '../version.js';
+
+/** Health, readiness, the JWKS and a short description at `/`. */
+export async function systemRoutes(
+  app: FastifyInstance,
+  { rotor }: { rotor: Rotor },
+): Promise<void> {
+  app.get('/.well-known/jwks.json', async (_request, reply) => {
+    // Verifiers may cache the key set briefly; they refetch on an unknown kid.
+    return reply.header('cache-control', 'public, max-age=300').send(rotor.keys.jwks());
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async () => {
+    try {
+      await rotor.store.ping();
+    } catch (cause) {
+      throw new RotorError('unavailable', 'The database cannot be reached.', { cause });
+    }
+    return { status: 'ok' };
+  });
+
+  app.get('/', async () => ({
+    name: 'rotor',
+    version: VERSION,
+    description: 'Access and refresh tokens done right: rotating refresh tokens, device sessions.',
+    issuer: rotor.config.issuer,
+    endpoints: [
+      'POST /auth/register',
+      'POST /auth/login',
+      'POST /auth/refresh',
+      'POST /auth/logout',
+      'POST /auth/logout-all',
+      'GET /auth/me',
+      'GET /auth/sessions',
+      'DELETE /auth/sessions/:id',
+      'GET /.well-known/jwks.json',
+      'GET /healthz',
+      'GET /readyz',
+    ],
+  }));
+}

@@ -1,0 +1,34 @@
+/**
+ * `@rotor/server`: the Rotor auth service. `createServer(loadConfig())` is all most users need;
+ * the engine, store and rules are exported for embedding and tests.
+ */
+export { loadConfig, type RotorConfig, type Delivery } from './config/load-config.js';
+export { parseDuration } from './config/duration.js';
+export { RotorError, ConfigError, ERROR_STATUS, type RotorErrorCode } from './errors.js';
+export { systemClock, ManualClock, type Clock } from './clock.js';
+export { createServer, type CreateServerOptions } from './http/create-server.js';
+export {
+  createRotor,
+  type Rotor,
+  type TokenGrant,
+  type Principal,
+  type CreateRotorOptions,
+} from './rotor.js';
+export { openStore, migrate } from './store/open-store.js';
+export { KyselyStore } from './store/kysely-store.js';
+export type { Store, UserRow, SessionRow, TokenRow, RevokeReason } from './store/store.js';
+export type { Database } from './store/schema.js';
+export type { SessionContext, SessionPolicy } from './sessions/context.js';
+export { startSession, type IssuedSession } from './sessions/start-session.js';
+export { rotateRefreshToken } from './sessions/rotate-refresh-token.js';
+export {
+  endSession,
+  endSessionByRefreshToken,
+  revokeUserSession,
+  revokeAllUserSessions,
+} from './sessions/end-sessions.js';
+export { assertSessionActive, sessionEndsAt } from './sessions/session-state.js';
+export { hashRefreshToken, deriveSuccessor, generateRefreshToken } from './tokens/refresh-token.js';
+export { ACCESS_TOKEN_TYPE, type AccessTokenClaims } from './tokens/access-token.js';
+export { normalizeEmail } from './accounts/email.js';
+export { VERSION } from './version.js';

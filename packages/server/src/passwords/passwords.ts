@@ -1,0 +1,55 @@
+import { hash, verify, type Algorithm } from '@node-rs/argon2';
+import { RotorError } from '../errors.js';
+
+/** OWASP's argon2id parameters: 19 MiB, two passes, one lane. */
+const ARGON2_OPTIONS = {
+  // `Algorithm` is a const enum, which `verbatimModuleSyntax` cannot import as a value.
+  algorithm: 2 as Algorithm.Argon2id,
+  memoryCost: 19_456,
+  timeCost: 2,
+  parallelism: 1,
+} as const;
+
+/** NIST 800-63B: at least 8 characters, allow at least 64; we allow 256. No composition rules. */
+export const PASSWORD_MIN = 8;
+export const PASSWORD_MAX = 256;
+
+/** Checks the password policy, counting Unicode characters rather than UTF-16 units. */
+export function checkPasswordPolicy(password: string): void {
+  const length = [...password.normalize('NFKC')].length;
+  if (length < PASSWORD_MIN || length > PASSWORD_MAX) {
+    throw new RotorError(
+      'invalid_request',
+      `The password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters long.`,
+      { details: { field: 'password' } },
+    );
+  }
+}
+
+/** Hashes and verifies passwords with argon2id; `verifyUnknown` spends the same time on no user. */
+export class PasswordHasher {
+  #dummy: Promise<string> | undefined;
+
+  /** NFKC first, so the same password typed on two keyboards verifies (NIST 800-63B 5.1.1.2). */
+  hash(password: string): Promise<string> {
+    return hash(password.normalize('NFKC'), ARGON2_OPTIONS);
+  }
+
+  async verify(encoded: string, password: string): Promise<boolean> {
+    try {
+      return await verify(encoded, password.normalize('NFKC'));
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Verifies against a dummy hash made with the same parameters, so a login for an email that has
+   * no account takes as long as one with a wrong password. Always false.
+   */
+  async verifyUnknown(password: string): Promise<false> {
+    this.#dummy ??= this.hash('rotor dummy password, never matches');
+    await this.verify(await this.#dummy, password);
+    return false;
+  }
+}

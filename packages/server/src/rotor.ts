@@ -1,0 +1,200 @@
+import { verifyCredentials, registerUser, type AccountContext } from './accounts/accounts.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Delivery, RotorConfig } from './config/load-config.js';
+import { RotorError } from './errors.js';
+import { PasswordHasher } from './passwords/passwords.js';
+import type { ClientInfo, SessionContext } from './sessions/context.js';
+import {
+  endSession,
+  endSessionByRefreshToken,
+  revokeAllUserSessions,
+  revokeUserSession,
+} from './sessions/end-sessions.js';
+import { rotateRefreshToken } from './sessions/rotate-refresh-token.js';
+import { assertSessionActive, sessionEndsAt } from './sessions/session-state.js';
+import { startSession, type IssuedSession } from './sessions/start-session.js';
+import { openStore } from './store/open-store.js';
+import type { SessionRow, Store, UserRow } from './store/store.js';
+import { AccessTokens, type AccessTokenClaims } from './tokens/access-token.js';
+import { loadHmacKey } from './tokens/secrets.js';
+import { KeyRing } from './tokens/signing-keys.js';
+
+/** What a successful login or refresh hands out; the HTTP layer shapes it per delivery. */
+export interface TokenGrant {
+  user: UserRow;
+  session: SessionRow;
+  accessToken: string;
+  /** Seconds since the epoch. */
+  accessExpiresAt: number;
+  refreshToken: string;
+  /** Seconds since the epoch. */
+  refreshExpiresAt: number;
+  /** False when a racer inside the grace window got the successor another request created. */
+  rotated: boolean;
+}
+
+/** The caller of a protected request: a valid access token whose session is still active. */
+export interface Principal {
+  claims: AccessTokenClaims;
+  session: SessionRow;
+  user: UserRow;
+}
+
+/** Rotor's engine: the session rules wired to one store, clock and key ring. No global state. */
+export interface Rotor {
+  readonly config: RotorConfig;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly keys: KeyRing;
+  readonly accessTokens: AccessTokens;
+  readonly sessions: SessionContext;
+  readonly accounts: AccountContext;
+  register(input: { email: string; password: string; name?: string | null }): Promise<UserRow>;
+  login(
+    input: {
+      email: string;
+      password: string;
+      deviceName: string | null;
+      delivery: Delivery;
+    } & ClientInfo,
+  ): Promise<TokenGrant>;
+  refresh(
+    input: { refreshToken: string; delivery?: Delivery | undefined } & ClientInfo,
+  ): Promise<TokenGrant>;
+  /** Verifies an access token and checks that its session is still active (seed 001's KeyStore check). */
+  authenticate(accessToken: string): Promise<Principal>;
+  logoutWithRefreshToken(refreshToken: string): Promise<boolean>;
+  logoutSession(sessionId: string): Promise<boolean>;
+  logoutAll(userId: string): Promise<number>;
+  revokeSession(userId: string, sessionId: string): Promise<void>;
+  listSessions(userId: string): Promise<SessionRow[]>;
+  close(): Promise<void>;
+}
+
+export interface CreateRotorOptions {
+  /** A store to use instead of opening `config.databaseUrl`; the caller keeps ownership. */
+  store?: Store;
+  clock?: Clock;
+}
+
+/**
+ * Builds the engine: opens (and migrates) the store, loads or creates the signing key and the HMAC
+ * secret.
+ * @example const rotor = await createRotor(loadConfig());
+ */
+export async function createRotor(
+  config: RotorConfig,
+  options: CreateRotorOptions = {},
+): Promise<Rotor> {
+  const clock = options.clock ?? systemClock;
+  const ownsStore = options.store === undefined;
+  const store = options.store ?? (await openStore(config.databaseUrl));
+  try {
+    const keys = await KeyRing.load(store, clock);
+    const hmacKey = await loadHmacKey(store, clock, config.secret);
+    return assemble(config, store, clock, keys, hmacKey, ownsStore);
+  } catch (error) {
+    if (ownsStore) await store.close();
+    throw error;
+  }
+}
+
+function assemble(
+  config: RotorConfig,
+  store: Store,
+  clock: Clock,
+  keys: KeyRing,
+  hmacKey: Uint8Array,
+  ownsStore: boolean,
+): Rotor {
+  const sessions: SessionContext = {
+    store,
+    clock,
+    hmacKey,
+    policy: {
+      refreshTtl: config.refreshTtl,
+      sessionMaxAge: config.sessionMaxAge,
+      refreshGrace: config.refreshGrace,
+    },
+  };
+  const accounts: AccountContext = { store, clock, passwords: new PasswordHasher() };
+  const accessTokens = new AccessTokens({
+    keys,
+    issuer: config.issuer,
+    audience: config.audience,
+    now: () => Math.floor(clock.now() / 1000),
+  });
+
+  /** Signs the access token of a grant; it never outlives its session (DESIGN.md, 4). */
+  async function grant(
+    user: UserRow,
+    issued: IssuedSession & { rotated?: boolean },
+  ): Promise<TokenGrant> {
+    const nowSeconds = Math.floor(clock.now() / 1000);
+    const accessExpiresAt = Math.min(
+      nowSeconds + config.accessTtl,
+      Math.floor(sessionEndsAt(issued.session) / 1000),
+    );
+    const accessToken = await accessTokens.sign({
+      sub: user.id,
+      sid: issued.session.id,
+      exp: accessExpiresAt,
+    });
+    return {
+      user,
+      session: issued.session,
+      accessToken,
+      accessExpiresAt,
+      refreshToken: issued.refreshToken,
+      refreshExpiresAt: Math.floor(issued.refreshExpiresAt / 1000),
+      rotated: issued.rotated ?? true,
+    };
+  }
+
+  return {
+    config,
+    store,
+    clock,
+    keys,
+    accessTokens,
+    sessions,
+    accounts,
+    register: (input) => registerUser(accounts, input),
+    async login(input) {
+      const user = await verifyCredentials(accounts, input.email, input.password);
+      const issued = await startSession(sessions, {
+        userId: user.id,
+        deviceName: input.deviceName,
+        delivery: input.delivery,
+        ip: input.ip,
+        userAgent: input.userAgent,
+      });
+      return grant(user, issued);
+    },
+    async refresh(input) {
+      const issued = await rotateRefreshToken(sessions, input);
+      const user = await store.findUserById(issued.session.user_id);
+      if (!user)
+        throw new RotorError('session_revoked', 'The account of this session no longer exists.');
+      return grant(user, issued);
+    },
+    async authenticate(accessToken) {
+      const claims = await accessTokens.verify(accessToken);
+      const session = await store.findSession(claims.sid);
+      if (!session || session.user_id !== claims.sub) {
+        throw new RotorError('invalid_token', 'The access token names no session of this user.');
+      }
+      assertSessionActive(session, clock.now());
+      const user = await store.findUserById(claims.sub);
+      if (!user)
+        throw new RotorError('session_revoked', 'The account of this session no longer exists.');
+      return { claims, session, user };
+    },
+    logoutWithRefreshToken: (refreshToken) => endSessionByRefreshToken(sessions, refreshToken),
+    logoutSession: (sessionId) => endSession(sessions, sessionId),
+    logoutAll: (userId) => revokeAllUserSessions(sessions, userId),
+    revokeSession: (userId, sessionId) => revokeUserSession(sessions, userId, sessionId),
+    listSessions: (userId) => store.listActiveSessions(userId, clock.now()),
+    close: () => (ownsStore ? store.close() : Promise.resolve()),
+  };
+}

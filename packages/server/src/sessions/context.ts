@@ -1,0 +1,27 @@
+import type { Clock } from '../clock.js';
+import type { Store } from '../store/store.js';
+
+/** The session lifetimes, in seconds (API.md, "Configuration"). */
+export interface SessionPolicy {
+  /** Idle expiry: a refresh token not used for this long ends its session. */
+  refreshTtl: number;
+  /** Maximum lifetime regardless of activity; 0 disables it. */
+  sessionMaxAge: number;
+  /** How long a rotated refresh token still yields the same successor. */
+  refreshGrace: number;
+}
+
+/** What the session rules run on: injected, never global, so tests build their own. */
+export interface SessionContext {
+  store: Store;
+  clock: Clock;
+  policy: SessionPolicy;
+  /** Derives refresh-token successors (see `deriveSuccessor`). */
+  hmacKey: Uint8Array;
+}
+
+/** Where a request comes from; kept on the session so the user can tell their devices apart. */
+export interface ClientInfo {
+  ip: string | null;
+  userAgent: string | null;
+}

@@ -1,0 +1,51 @@
+import { RotorError } from '../errors.js';
+import { hashRefreshToken, isRefreshTokenShape } from '../tokens/refresh-token.js';
+import type { SessionContext } from './context.js';
+
+/**
+ * Logout with a refresh token: revokes the session it belongs to, whichever of its tokens it is.
+ * An unknown or dead token changes nothing (logout is idempotent). Tells whether a session ended.
+ */
+export async function endSessionByRefreshToken(
+  ctx: SessionContext,
+  refreshToken: string,
+): Promise<boolean> {
+  if (!isRefreshTokenShape(refreshToken)) return false;
+  const hash = hashRefreshToken(refreshToken);
+  return ctx.store.transaction(async (tx) => {
+    const token = await tx.findTokenByHash(hash);
+    return token ? tx.revokeSession(token.session_id, ctx.clock.now(), 'logout') : false;
+  });
+}
+
+/** Logout with an access token, or revocation of the caller's own current session. */
+export function endSession(ctx: SessionContext, sessionId: string): Promise<boolean> {
+  return ctx.store.revokeSession(sessionId, ctx.clock.now(), 'logout');
+}
+
+/**
+ * Revokes one of the user's sessions (one device). Another user's or an unknown id is `not_found`,
+ * so ids of other users' sessions cannot be probed. Revoking an already revoked one is a no-op.
+ */
+export async function revokeUserSession(
+  ctx: SessionContext,
+  userId: string,
+  sessionId: string,
+): Promise<void> {
+  await ctx.store.transaction(async (tx) => {
+    const session = await tx.findSession(sessionId);
+    if (!session || session.user_id !== userId) {
+      throw new RotorError('not_found', 'No session with this id.');
+    }
+    await tx.revokeSession(sessionId, ctx.clock.now(), 'revoked');
+  });
+}
+
+/** Revokes every session of a user (sign out everywhere); returns how many were live. */
+export function revokeAllUserSessions(
+  ctx: SessionContext,
+  userId: string,
+  reason: 'logout_all' | 'admin' = 'logout_all',
+): Promise<number> {
+  return ctx.store.revokeUserSessions(userId, ctx.clock.now(), reason);
+}

@@ -1,0 +1,125 @@
+import type { Delivery } from '../config/load-config.js';
+import { RotorError, type RotorErrorCode } from '../errors.js';
+import type { SessionRow, Store, TokenRow } from '../store/store.js';
+import { deriveSuccessor, hashRefreshToken, isRefreshTokenShape } from '../tokens/refresh-token.js';
+import type { ClientInfo, SessionContext } from './context.js';
+import { sessionEndsAt } from './session-state.js';
+import type { IssuedSession } from './start-session.js';
+
+type Decision =
+  | { ok: true; session: SessionRow; refreshExpiresAt: number; rotated: boolean }
+  | { ok: false; code: RotorErrorCode; message: string };
+
+/**
+ * Exchanges a refresh token for its successor: the refresh decision of DESIGN.md, in one
+ * transaction. A live token is rotated by a conditional update only one racer can win; a racer
+ * within the grace window gets the same successor, re-derived rather than stored; a rotated token
+ * presented later revokes the whole session (that revocation is committed, then reported).
+ */
+export async function rotateRefreshToken(
+  ctx: SessionContext,
+  input: { refreshToken: string; delivery?: Delivery | undefined } & ClientInfo,
+): Promise<IssuedSession & { rotated: boolean }> {
+  if (!isRefreshTokenShape(input.refreshToken)) {
+    throw new RotorError('invalid_token', 'The refresh token is not valid.');
+  }
+  const presentedHash = hashRefreshToken(input.refreshToken);
+  const successor = deriveSuccessor(ctx.hmacKey, input.refreshToken);
+  const successorHash = hashRefreshToken(successor);
+
+  const decision = await ctx.store.transaction((tx) =>
+    decide(ctx, tx, presentedHash, successorHash, input),
+  );
+  if (!decision.ok) throw new RotorError(decision.code, decision.message);
+  return {
+    session: decision.session,
+    refreshToken: successor,
+    refreshExpiresAt: decision.refreshExpiresAt,
+    rotated: decision.rotated,
+  };
+}
+
+async function decide(
+  ctx: SessionContext,
+  tx: Store,
+  presentedHash: string,
+  successorHash: string,
+  input: { delivery?: Delivery | undefined } & ClientInfo,
+): Promise<Decision> {
+  const now = ctx.clock.now();
+  let token = await tx.findTokenByHash(presentedHash);
+  const session = token && (await tx.findSession(token.session_id));
+  if (!token || !session) {
+    return { ok: false, code: 'invalid_token', message: 'The refresh token is not valid.' };
+  }
+  if (session.revoked_at !== null) {
+    return {
+      ok: false,
+      code: 'session_revoked',
+      message: 'This session was signed out or revoked; sign in again.',
+    };
+  }
+  if (sessionEndsAt(session) <= now || (token.rotated_at === null && token.expires_at <= now)) {
+    return {
+      ok: false,
+      code: 'session_expired',
+      message: 'This session has expired; sign in again.',
+    };
+  }
+
+  if (token.rotated_at === null) {
+    if (await tx.markTokenRotated(token.id, now, successorHash)) {
+      const refreshExpiresAt = Math.min(
+        now + ctx.policy.refreshTtl * 1000,
+        session.max_expires_at ?? Infinity,
+      );
+      await tx.insertToken({
+        session_id: session.id,
+        type: 'refresh',
+        token_hash: successorHash,
+        created_at: now,
+        expires_at: refreshExpiresAt,
+        rotated_at: null,
+        successor_hash: null,
+      });
+      const patch = {
+        last_used_at: now,
+        idle_expires_at: refreshExpiresAt,
+        ip: input.ip,
+        user_agent: input.userAgent,
+        delivery: input.delivery && input.delivery !== 'body' ? input.delivery : session.delivery,
+      };
+      await tx.touchSession(session.id, patch);
+      return { ok: true, session: { ...session, ...patch }, refreshExpiresAt, rotated: true };
+    }
+    // Another request rotated it between our read and our update: re-read, then judge as a racer.
+    token = (await tx.findTokenByHash(presentedHash)) as TokenRow;
+  }
+
+  const successorRow = await graceSuccessor(ctx, tx, token, successorHash, now);
+  if (successorRow) {
+    return { ok: true, session, refreshExpiresAt: successorRow.expires_at, rotated: false };
+  }
+  await tx.revokeSession(session.id, now, 'reuse_detected');
+  return {
+    ok: false,
+    code: 'refresh_token_reused',
+    message:
+      'This refresh token was already used; the session has been revoked for safety. Sign in again.',
+  };
+}
+
+/** The successor row, if `token` was rotated within the grace window and its successor is still live. */
+async function graceSuccessor(
+  ctx: SessionContext,
+  tx: Store,
+  token: TokenRow,
+  successorHash: string,
+  now: number,
+): Promise<TokenRow | undefined> {
+  if (token.rotated_at === null || now - token.rotated_at >= ctx.policy.refreshGrace * 1000)
+    return undefined;
+  if (token.successor_hash !== successorHash) return undefined;
+  const successor = await tx.findTokenByHash(successorHash);
+  return successor && successor.rotated_at === null ? successor : undefined;
+}

@@ -1,0 +1,65 @@
+import type { Generated } from 'kysely';
+
+/** Times are milliseconds since the Unix epoch, so both dialects compare them the same way. */
+export interface UsersTable {
+  id: string;
+  /** Normalized: trimmed, NFKC, lower case. */
+  email: string;
+  name: string | null;
+  password_hash: string;
+  created_at: number;
+}
+
+/** One row per device: the per-device key store of the seeds. */
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  device_name: string | null;
+  user_agent: string | null;
+  ip: string | null;
+  /** The cookie delivery (`split` or `cookies`) that a header-less cookie refresh answers with. */
+  delivery: string;
+  created_at: number;
+  last_used_at: number;
+  /** When the session ends if its refresh token is not used: the live token's expiry. */
+  idle_expires_at: number;
+  /** Hard end regardless of activity; null when the maximum lifetime is disabled. */
+  max_expires_at: number | null;
+  revoked_at: number | null;
+  revoked_reason: string | null;
+}
+
+/** Seed 000's `user_tokens`: hashes of refresh tokens, never the tokens. */
+export interface UserTokensTable {
+  id: Generated<number>;
+  session_id: string;
+  type: string;
+  token_hash: string;
+  created_at: number;
+  expires_at: number;
+  rotated_at: number | null;
+  successor_hash: string | null;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  public_jwk: string;
+  private_jwk: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+export interface SecretsTable {
+  name: string;
+  value: string;
+  created_at: number;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  user_tokens: UserTokensTable;
+  signing_keys: SigningKeysTable;
+  secrets: SecretsTable;
+}

@@ -1,0 +1,57 @@
+import type { Selectable } from 'kysely';
+import type { SessionsTable, SigningKeysTable, UsersTable, UserTokensTable } from './schema.js';
+
+export type UserRow = Selectable<UsersTable>;
+export type SessionRow = Selectable<SessionsTable>;
+export type TokenRow = Selectable<UserTokensTable>;
+export type NewTokenRow = Omit<TokenRow, 'id'>;
+export type SigningKeyRow = Selectable<SigningKeysTable>;
+
+/** Why a session ended; kept in `sessions.revoked_reason`. */
+export type RevokeReason = 'logout' | 'logout_all' | 'revoked' | 'reuse_detected' | 'admin';
+
+/**
+ * What the session rules need from a database. Every method is one statement; the rules compose
+ * them inside {@link Store.transaction} so that a request changes all or nothing (DESIGN.md, 6).
+ */
+export interface Store {
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Inserts a user unless the email is taken; tells which. */
+  insertUser(user: UserRow): Promise<boolean>;
+  findUserByEmail(email: string): Promise<UserRow | undefined>;
+  findUserById(id: string): Promise<UserRow | undefined>;
+
+  insertSession(session: SessionRow): Promise<void>;
+  findSession(id: string): Promise<SessionRow | undefined>;
+  /** The user's sessions that are neither revoked nor expired at `now`, newest first. */
+  listActiveSessions(userId: string, now: number): Promise<SessionRow[]>;
+  touchSession(
+    id: string,
+    patch: Pick<SessionRow, 'last_used_at' | 'idle_expires_at'> &
+      Partial<Pick<SessionRow, 'ip' | 'user_agent' | 'delivery'>>,
+  ): Promise<void>;
+  /** Revokes one session if it is not revoked yet; tells whether it did. */
+  revokeSession(id: string, now: number, reason: RevokeReason): Promise<boolean>;
+  /** Revokes every live session of a user; returns how many. */
+  revokeUserSessions(userId: string, now: number, reason: RevokeReason): Promise<number>;
+
+  insertToken(token: NewTokenRow): Promise<void>;
+  findTokenByHash(hash: string): Promise<TokenRow | undefined>;
+  /**
+   * Marks a live token rotated, only if no one else did first: the conditional update that exactly
+   * one racer wins (DESIGN.md, "The refresh decision").
+   */
+  markTokenRotated(id: number, now: number, successorHash: string): Promise<boolean>;
+
+  listSigningKeys(): Promise<SigningKeyRow[]>;
+  /** Inserts a key unless one with that kid exists. */
+  insertSigningKey(key: SigningKeyRow): Promise<void>;
+  findSecret(name: string): Promise<string | undefined>;
+  /** Keeps the first value ever written under `name` (instances racing at start agree). */
+  insertSecretIfAbsent(name: string, value: string, now: number): Promise<void>;
+}

@@ -46,7 +46,11 @@ export function toRotorError(error: unknown): RotorError {
   if (error instanceof SyntaxError && e.statusCode === 400) {
     return new RotorError('invalid_request', 'The body is not valid JSON.', { cause: error });
   }
-  if (typeof e.code === 'string' && UNAVAILABLE_CODES.test(e.code)) {
+  const unreachable =
+    (typeof e.code === 'string' && UNAVAILABLE_CODES.test(e.code)) ||
+    // Kysely, once the pool is closed (a request racing shutdown).
+    (error instanceof Error && error.message === 'driver has already been destroyed');
+  if (unreachable) {
     return new RotorError('unavailable', MESSAGES.unavailable!, { cause: error });
   }
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {

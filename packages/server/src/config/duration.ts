@@ -6,7 +6,7 @@ const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
  * @example parseDuration('15m') // 900
  */
 export function parseDuration(text: string): number | undefined {
-  const match = /^\s*(\d{1,10})\s*([smhd]?)\s*$/.exec(text);
+  const match = /^(\d{1,10})([smhd]?)$/.exec(text.trim());
   if (!match) return undefined;
   const seconds = Number(match[1]) * UNIT_SECONDS[match[2] || 's']!;
   return Number.isSafeInteger(seconds) ? seconds : undefined;

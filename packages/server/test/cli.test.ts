@@ -1,0 +1,121 @@
+import { execFile, spawn } from 'node:child_process';
+import { createServer as createNetServer } from 'node:net';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tempDir } from './helpers.js';
+
+const run = promisify(execFile);
+const require = createRequire(import.meta.url);
+const packageJson = require.resolve('@rotor/server/package.json');
+const bin = join(
+  dirname(packageJson),
+  (require(packageJson) as { bin: { rotor: string } }).bin.rotor,
+);
+const { dir, cleanup } = tempDir();
+afterAll(cleanup);
+
+const env = {
+  ...process.env,
+  ROTOR_DATABASE_URL: `sqlite:${join(dir, 'cli.db')}`,
+  ROTOR_LOG_LEVEL: 'warn',
+};
+
+async function rotor(args: string[], extraEnv: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], {
+      env: { ...env, ...extraEnv },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('rotor CLI', () => {
+  it('--help lists the commands, and each command has its own help', async () => {
+    const help = await rotor(['--help']);
+    for (const command of ['serve', 'migrate', 'users', 'sessions'])
+      expect(help.stdout).toContain(command);
+    const revoke = await rotor(['sessions', 'revoke', '--help']);
+    expect(revoke.stdout).toMatch(/--email[\s\S]*--id[\s\S]*--all/);
+  });
+
+  it('migrate, users create, sessions list and revoke work on one database', async () => {
+    expect((await rotor(['migrate'])).stdout).toMatch(/applied: 0001_core|up to date/);
+    expect((await rotor(['migrate'])).stdout).toContain('up to date');
+    const created = await rotor(
+      ['users', 'create', '--email', 'Cli@Example.com', '--name', 'Cli'],
+      {
+        ROTOR_USER_PASSWORD: 'correct horse battery',
+      },
+    );
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout).user.email).toBe('cli@example.com');
+
+    const listed = await rotor(['sessions', 'list', '--email', 'cli@example.com']);
+    expect(JSON.parse(listed.stdout)).toEqual({ sessions: [] });
+    expect(
+      (await rotor(['sessions', 'revoke', '--email', 'cli@example.com', '--all'])).stdout,
+    ).toContain('revoked 0');
+    const both = await rotor(['sessions', 'revoke', '--email', 'cli@example.com']);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toContain('exactly one of --id ID or --all');
+    const unknown = await rotor(['sessions', 'list', '--email', 'nobody@example.com']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('not_found');
+  });
+
+  it('an invalid setting stops start-up with a message naming the variable', async () => {
+    const result = await rotor(['serve'], { ROTOR_ACCESS_TTL: 'soon' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('ROTOR_ACCESS_TTL');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('serve answers on its port and shuts down gracefully on SIGTERM', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [bin, 'serve'], {
+      env: { ...env, ROTOR_PORT: String(port), ROTOR_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let logs = '';
+    child.stdout.on('data', (chunk: Buffer) => (logs += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await expect.poll(() => logs, { timeout: 10_000 }).toContain('Server listening');
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(await health.json()).toEqual({ status: 'ok' });
+      const login = await fetch(`http://127.0.0.1:${port}/auth/login`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          cookie: 'rotor_refresh=secret-cookie-value',
+        },
+        body: JSON.stringify({ email: 'cli@example.com', password: 'correct horse battery' }),
+      });
+      const tokens = (await login.json()) as { accessToken: string };
+      expect(login.status).toBe(200);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(logs).toContain('shutting down');
+      // Logs carry request ids but never a token, cookie or password.
+      expect(logs).toMatch(/"reqId":"[0-9a-f-]{36}"/);
+      for (const secret of [tokens.accessToken, 'secret-cookie-value', 'correct horse battery']) {
+        expect(logs).not.toContain(secret);
+      }
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

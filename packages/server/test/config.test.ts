@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseDuration } from '@rotor/server';
+
+describe('configuration', () => {
+  it('parses durations: 30s, 15m, 12h, 7d and bare seconds', () => {
+    expect(parseDuration('30s')).toBe(30);
+    expect(parseDuration('15m')).toBe(900);
+    expect(parseDuration('12h')).toBe(43_200);
+    expect(parseDuration('7d')).toBe(604_800);
+    expect(parseDuration('45')).toBe(45);
+    for (const bad of ['', 'soon', '-5', '1.5m', '10w', '15 minutes'])
+      expect(parseDuration(bad)).toBeUndefined();
+  });
+
+  it('has the defaults of API.md', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      port: 3000,
+      databaseUrl: 'sqlite:./rotor.db',
+      accessTtl: 900,
+      refreshTtl: 604_800,
+      sessionMaxAge: 2_592_000,
+      refreshGrace: 10,
+      issuer: 'http://127.0.0.1:3000',
+      audience: 'rotor',
+      cookieSecure: true,
+      rateLimit: true,
+    });
+    expect(config.allowedOrigins).toContain('http://127.0.0.1:3000');
+  });
+
+  it.each([
+    ['ROTOR_PORT', 'eighty'],
+    ['ROTOR_PORT', '70000'],
+    ['ROTOR_ACCESS_TTL', '0'],
+    ['ROTOR_REFRESH_TTL', 'forever'],
+    ['ROTOR_SESSION_MAX_AGE', '-1'],
+    ['ROTOR_REFRESH_GRACE', '10 s'],
+    ['ROTOR_COOKIE_SECURE', 'maybe'],
+    ['ROTOR_RATE_LIMIT', 'sometimes'],
+    ['ROTOR_ALLOWED_ORIGINS', 'https://app.example.com/path'],
+    ['ROTOR_ALLOWED_ORIGINS', 'not a url'],
+    ['ROTOR_DATABASE_URL', 'mysql://localhost/rotor'],
+    ['ROTOR_SECRET', 'too short'],
+    ['ROTOR_LOG_LEVEL', 'loud'],
+  ])('refuses %s=%s with an error naming the variable', (name, value) => {
+    let error: unknown;
+    try {
+      loadConfig({ [name]: value });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(name);
+    expect((error as Error).message).toContain(name);
+  });
+
+  it('accepts 0 to disable the maximum lifetime and the grace window, and lists of origins', () => {
+    const config = loadConfig({
+      ROTOR_SESSION_MAX_AGE: '0',
+      ROTOR_REFRESH_GRACE: '0',
+      ROTOR_ALLOWED_ORIGINS: 'https://app.example.com, http://localhost:5173',
+    });
+    expect(config.sessionMaxAge).toBe(0);
+    expect(config.refreshGrace).toBe(0);
+    expect(config.allowedOrigins).toEqual(['https://app.example.com', 'http://localhost:5173']);
+  });
+});

@@ -1,4 +1,5 @@
 import { SignJWT, decodeJwt, decodeProtectedHeader, generateKeyPair } from 'jose';
+import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { login, registerUser, startTestServer, tempDir, type TestServer } from './helpers.js';
 
@@ -42,12 +43,7 @@ async function signedByStranger(
 describe('bad input never gets a 500', () => {
   const realClaims = () => decodeJwt(accessToken);
 
-  const cases: [
-    string,
-    () => Promise<Parameters<TestServer['app']['inject']>[0]>,
-    number,
-    string,
-  ][] = [
+  const cases: [string, () => Promise<InjectOptions>, number, string][] = [
     [
       'malformed JSON',
       async () => ({

@@ -582,3 +582,27 @@ describe('health', () => {
     expect(login.json().error).toBe('unavailable');
   });
 });
+
+describe('CORS for allowed origins', () => {
+  it('answers a preflight from an allowed origin with credentials, and ignores others', async () => {
+    const preflight = (origin: string) =>
+      server.app.inject({
+        method: 'OPTIONS',
+        url: '/auth/refresh',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type,token-delivery',
+        },
+      });
+    const allowed = await preflight('http://localhost:3000');
+    expect(allowed.statusCode).toBe(204);
+    expect(allowed.headers['access-control-allow-origin']).toBe('http://localhost:3000');
+    expect(allowed.headers['access-control-allow-credentials']).toBe('true');
+    expect(String(allowed.headers['access-control-allow-headers']).toLowerCase()).toContain(
+      'token-delivery',
+    );
+    const denied = await preflight('https://evil.example');
+    expect(denied.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
+import fastifyCors from '@fastify/cors';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { RotorConfig } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
@@ -81,6 +82,16 @@ export async function createServer(
   });
 
   await app.register(fastifyCookie);
+  // Front ends on another allowed origin (another port in development, app.example.com beside
+  // auth.example.com) call Rotor with credentials; every other origin gets no CORS headers.
+  await app.register(fastifyCors, {
+    origin: config.allowedOrigins,
+    credentials: true,
+    methods: ['GET', 'POST', 'DELETE'],
+    allowedHeaders: ['Content-Type', 'Authorization', 'Token-Delivery'],
+    exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
+    maxAge: 600,
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -216,6 +216,19 @@ describe('POST /auth/refresh', () => {
     expect([...setCookies(refreshed).keys()].sort()).toEqual(['rotor_access', 'rotor_refresh']);
   });
 
+  it('a cookie refresh answered in the body clears the cookie that now holds a dead token', async () => {
+    const { response } = await login(server.app, email, 'split');
+    const refreshed = await server.app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      headers: { 'token-delivery': 'body' },
+      cookies: { rotor_refresh: cookieValue(setCookies(response).get('rotor_refresh'))! },
+    });
+    expect(refreshed.statusCode).toBe(200);
+    expect(refreshed.json().refreshToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(cookieValue(setCookies(refreshed).get('rotor_refresh'))).toBe('');
+  });
+
   it('the body wins over the cookie', async () => {
     const a = await login(server.app, email, 'body');
     const b = await login(server.app, email, 'split');

@@ -96,14 +96,9 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
         delivery,
         ...info,
       });
-      return sendTokens(
-        reply,
-        config,
-        grant,
-        delivery,
-        nowSeconds(),
-        ACCESS_COOKIE in request.cookies,
-      );
+      return sendTokens(reply, config, grant, delivery, nowSeconds(), {
+        accessCookie: ACCESS_COOKIE in request.cookies,
+      });
     },
   );
 
@@ -125,14 +120,10 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
           : grant.session.delivery === 'cookies'
             ? 'cookies'
             : 'split');
-      return sendTokens(
-        reply,
-        config,
-        grant,
-        delivery,
-        nowSeconds(),
-        ACCESS_COOKIE in request.cookies,
-      );
+      return sendTokens(reply, config, grant, delivery, nowSeconds(), {
+        accessCookie: ACCESS_COOKIE in request.cookies,
+        refreshCookie: fromBody === undefined,
+      });
     },
   );
 

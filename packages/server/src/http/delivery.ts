@@ -32,7 +32,7 @@ export function sendTokens(
   grant: TokenGrant,
   delivery: Delivery,
   now: number,
-  staleAccessCookie = false,
+  stale: { accessCookie?: boolean; refreshCookie?: boolean } = {},
 ): FastifyReply {
   const expiresIn = Math.max(0, grant.accessExpiresAt - now);
   const refreshExpiresIn = Math.max(0, grant.refreshExpiresAt - now);
@@ -49,10 +49,13 @@ export function sendTokens(
   }
   if (delivery === 'cookies') {
     setCookie(reply, config, ACCESS_COOKIE, grant.accessToken, '/', expiresIn);
-  } else if (staleAccessCookie) {
+  } else if (stale.accessCookie) {
     // A client that moves from `cookies` to another delivery must not keep a stale access cookie.
     clearCookie(reply, config, ACCESS_COOKIE, '/');
   }
+  // A cookie-held refresh token answered in the body is rotated: the cookie would only hold a dead one.
+  if (delivery === 'body' && stale.refreshCookie)
+    clearCookie(reply, config, REFRESH_COOKIE, '/auth');
   // RFC 6749 §5.1: token responses are never cached.
   return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(body);
 }

@@ -28,7 +28,8 @@ export function checkPasswordPolicy(password: string): void {
 
 /** Hashes and verifies passwords with argon2id; `verifyUnknown` spends the same time on no user. */
 export class PasswordHasher {
-  #dummy: Promise<string> | undefined;
+  // Made at construction, so even the first login for an unknown email costs one verification only.
+  readonly #dummy: Promise<string> = this.hash('rotor dummy password, never matches');
 
   /** NFKC first, so the same password typed on two keyboards verifies (NIST 800-63B 5.1.1.2). */
   hash(password: string): Promise<string> {
@@ -48,7 +49,6 @@ export class PasswordHasher {
    * no account takes as long as one with a wrong password. Always false.
    */
   async verifyUnknown(password: string): Promise<false> {
-    this.#dummy ??= this.hash('rotor dummy password, never matches');
     await this.verify(await this.#dummy, password);
     return false;
   }

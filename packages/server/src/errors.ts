@@ -55,10 +55,3 @@ export class ConfigError extends Error {
     this.variable = variable;
   }
 }
-
-/** The database cannot be reached or failed; answered as `503 unavailable`, never as a revocation. */
-export class StoreUnavailableError extends RotorError {
-  constructor(cause: unknown) {
-    super('unavailable', 'The database cannot be reached; try again shortly.', { cause });
-  }
-}

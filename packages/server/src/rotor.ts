@@ -75,6 +75,8 @@ export interface CreateRotorOptions {
   /** A store to use instead of opening `config.databaseUrl`; the caller keeps ownership. */
   store?: Store;
   clock?: Clock;
+  /** Told about database connections that fail while idle (PostgreSQL restarts). */
+  onIdleError?: (error: Error) => void;
 }
 
 /**
@@ -88,7 +90,12 @@ export async function createRotor(
 ): Promise<Rotor> {
   const clock = options.clock ?? systemClock;
   const ownsStore = options.store === undefined;
-  const store = options.store ?? (await openStore(config.databaseUrl));
+  const store =
+    options.store ??
+    (await openStore(config.databaseUrl, {
+      poolSize: config.databasePoolSize,
+      ...(options.onIdleError && { onIdleError: options.onIdleError }),
+    }));
   try {
     const keys = await KeyRing.load(store, clock);
     const hmacKey = await loadHmacKey(store, clock, config.secret);

@@ -8,7 +8,7 @@ let app: FastifyInstance;
 let base: string;
 
 beforeAll(async () => {
-  app = await createServer(testConfig(dir), { logger: false });
+  app = await createServer(await testConfig(dir), { logger: false });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
 });
 afterAll(async () => {
@@ -47,7 +47,7 @@ describe('over real HTTP on loopback', () => {
 
     const live = await (app.rotor.store as KyselyStore).db
       .selectFrom('user_tokens')
-      .select(['id'])
+      .select(['token_hash'])
       .where('session_id', '=', login.body.sessionId!)
       .where('rotated_at', 'is', null)
       .execute();

@@ -1,7 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import pg from 'pg';
+import { inject } from 'vitest';
 import { createServer, loadConfig, ManualClock, type RotorConfig } from '@rotor/server';
 
 /** A fresh folder for one test file's databases, removed by `cleanup`. */
@@ -12,10 +15,41 @@ export function tempDir(): { dir: string; cleanup: () => void } {
 
 let counter = 0;
 
-/** A configuration for tests: a new SQLite file, the given overrides, everything else default. */
-export function testConfig(dir: string, env: Record<string, string> = {}): RotorConfig {
+export type DialectName = 'sqlite' | 'postgres';
+
+/** Superuser URL of the test PostgreSQL server (see global-setup.ts); empty when there is none. */
+export const POSTGRES_URL = inject('postgresUrl');
+
+/** Every store the suites run against, as kysely's own tests loop over dialects. */
+export const DIALECTS: { name: DialectName; available: boolean }[] = [
+  { name: 'sqlite', available: true },
+  { name: 'postgres', available: POSTGRES_URL !== '' },
+];
+
+/** A new, empty database: an SQLite file in `dir`, or a new database on the test PostgreSQL. */
+export async function newDatabaseUrl(dialect: DialectName, dir: string): Promise<string> {
   counter += 1;
-  return loadConfig({ ROTOR_DATABASE_URL: `sqlite:${join(dir, `rotor-${counter}.db`)}`, ...env });
+  if (dialect === 'sqlite') return `sqlite:${join(dir, `rotor-${counter}.db`)}`;
+  const name = `rotor_test_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    await client.query(`create database ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(POSTGRES_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** A configuration for tests: a new database, the given overrides, everything else default. */
+export async function testConfig(
+  dir: string,
+  env: Record<string, string> = {},
+  dialect: DialectName = 'sqlite',
+): Promise<RotorConfig> {
+  return loadConfig({ ROTOR_DATABASE_URL: await newDatabaseUrl(dialect, dir), ...env });
 }
 
 export interface TestServer {
@@ -24,12 +58,13 @@ export interface TestServer {
   config: RotorConfig;
 }
 
-/** A Rotor server on a new SQLite file with a manual clock, not listening (use `app.inject`). */
+/** A Rotor server on a new database with a manual clock, not listening (use `app.inject`). */
 export async function startTestServer(
   dir: string,
   env: Record<string, string> = {},
+  dialect: DialectName = 'sqlite',
 ): Promise<TestServer> {
-  const config = testConfig(dir, env);
+  const config = await testConfig(dir, env, dialect);
   const clock = new ManualClock(Date.now());
   const app = await createServer(config, { clock, logger: false });
   return { app, clock, config };

@@ -9,6 +9,8 @@ export interface RotorConfig {
   host: string;
   port: number;
   databaseUrl: string;
+  /** PostgreSQL connections per instance. */
+  databasePoolSize: number;
   accessTtl: number;
   refreshTtl: number;
   /** Maximum session lifetime in seconds; 0 disables it. */
@@ -46,6 +48,7 @@ export function loadConfig(
     host,
     port,
     databaseUrl: databaseUrl(env),
+    databasePoolSize: integer(env, 'ROTOR_DATABASE_POOL_SIZE', 10, 1, 1000),
     accessTtl: duration(env, 'ROTOR_ACCESS_TTL', '15m', 1),
     refreshTtl: duration(env, 'ROTOR_REFRESH_TTL', '7d', 1),
     sessionMaxAge: duration(env, 'ROTOR_SESSION_MAX_AGE', '30d', 0),

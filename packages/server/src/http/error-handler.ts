@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_STATUS, RotorError, type RotorErrorCode } from '../errors.js';
+import { isDatabaseUnavailable } from '../store/unavailable.js';
 
 /** Fastify's own error codes, mapped to the codes of API.md. */
 const FASTIFY_CODES: Record<string, RotorErrorCode> = {
@@ -12,10 +13,6 @@ const FASTIFY_CODES: Record<string, RotorErrorCode> = {
   FST_ERR_BAD_URL: 'invalid_request',
   FST_ERR_NOT_FOUND: 'not_found',
 };
-
-/** Driver errors that mean the database is unreachable or cannot write: 503, never 500. */
-const UNAVAILABLE_CODES =
-  /^(SQLITE_(BUSY|LOCKED|READONLY|IOERR|CANTOPEN|FULL|PROTOCOL|NOTADB|CORRUPT)|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EPIPE|57P0[1-3]|53300|08\d\d\d)/;
 
 const MESSAGES: Partial<Record<RotorErrorCode, string>> = {
   unsupported_media_type: 'Send the body as application/json.',
@@ -46,11 +43,7 @@ export function toRotorError(error: unknown): RotorError {
   if (error instanceof SyntaxError && e.statusCode === 400) {
     return new RotorError('invalid_request', 'The body is not valid JSON.', { cause: error });
   }
-  const unreachable =
-    (typeof e.code === 'string' && UNAVAILABLE_CODES.test(e.code)) ||
-    // Kysely, once the pool is closed (a request racing shutdown).
-    (error instanceof Error && error.message === 'driver has already been destroyed');
-  if (unreachable) {
+  if (isDatabaseUnavailable(error)) {
     return new RotorError('unavailable', MESSAGES.unavailable!, { cause: error });
   }
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {

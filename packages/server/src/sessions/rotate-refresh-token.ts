@@ -68,7 +68,7 @@ async function decide(
   }
 
   if (token.rotated_at === null) {
-    if (await tx.markTokenRotated(token.id, now, successorHash)) {
+    if (await tx.markTokenRotated(token.token_hash, now, successorHash)) {
       const refreshExpiresAt = Math.min(
         now + ctx.policy.refreshTtl * 1000,
         session.max_expires_at ?? Infinity,

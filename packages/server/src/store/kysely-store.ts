@@ -1,14 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from './schema.js';
-import type {
-  NewTokenRow,
-  RevokeReason,
-  SessionRow,
-  SigningKeyRow,
-  Store,
-  TokenRow,
-  UserRow,
-} from './store.js';
+import type { RevokeReason, SessionRow, SigningKeyRow, Store, TokenRow, UserRow } from './store.js';
 
 /**
  * The {@link Store} over Kysely: portable SQL that SQLite and PostgreSQL both run.
@@ -123,7 +115,7 @@ export class KyselyStore implements Store {
     return Number(result.numUpdatedRows);
   }
 
-  async insertToken(token: NewTokenRow): Promise<void> {
+  async insertToken(token: TokenRow): Promise<void> {
     await this.#db.insertInto('user_tokens').values(token).execute();
   }
 
@@ -136,11 +128,11 @@ export class KyselyStore implements Store {
     return row && token(row);
   }
 
-  async markTokenRotated(id: number, now: number, successorHash: string): Promise<boolean> {
+  async markTokenRotated(hash: string, now: number, successorHash: string): Promise<boolean> {
     const result = await this.#db
       .updateTable('user_tokens')
       .set({ rotated_at: now, successor_hash: successorHash })
-      .where('id', '=', id)
+      .where('token_hash', '=', hash)
       .where('rotated_at', 'is', null)
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
@@ -207,7 +199,6 @@ function session(row: SessionRow): SessionRow {
 function token(row: TokenRow): TokenRow {
   return {
     ...row,
-    id: Number(row.id),
     created_at: Number(row.created_at),
     expires_at: Number(row.expires_at),
     rotated_at: nullableNumber(row.rotated_at),

@@ -35,12 +35,11 @@ const migrations: Record<string, Migration> = {
 
       await db.schema
         .createTable('user_tokens')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('token_hash', 'text', (c) => c.primaryKey())
         .addColumn('session_id', 'text', (c) =>
           c.notNull().references('sessions.id').onDelete('cascade'),
         )
         .addColumn('type', 'text', (c) => c.notNull())
-        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('expires_at', 'bigint', (c) => c.notNull())
         .addColumn('rotated_at', 'bigint')

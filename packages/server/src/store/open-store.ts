@@ -1,22 +1,31 @@
 import { Migrator } from 'kysely';
-import { ConfigError } from '../errors.js';
 import { KyselyStore } from './kysely-store.js';
 import { migrationProvider } from './migrations.js';
+import { openPostgres } from './postgres/open-postgres.js';
 import { openSqlite } from './sqlite/open-sqlite.js';
 
+export interface OpenStoreOptions {
+  /** Apply pending migrations first (default true). */
+  migrate?: boolean;
+  /** PostgreSQL connections per instance (default 10). */
+  poolSize?: number;
+  /** Told about PostgreSQL connections that fail while idle. */
+  onIdleError?: (error: Error) => void;
+}
+
 /**
- * Opens the store named by a `ROTOR_DATABASE_URL` (`sqlite:<path>`), applying migrations unless
- * told not to.
+ * Opens the store named by a `ROTOR_DATABASE_URL`: `sqlite:<path>` (embedded) or
+ * `postgres://…`, applying migrations unless told not to.
  * @example const store = await openStore('sqlite:./rotor.db');
  */
-export async function openStore(
-  url: string,
-  options: { migrate?: boolean } = {},
-): Promise<KyselyStore> {
-  if (!url.startsWith('sqlite:')) {
-    throw new ConfigError('ROTOR_DATABASE_URL', 'only sqlite:<path> is supported by this version');
-  }
-  const store = new KyselyStore(openSqlite(url.slice('sqlite:'.length)));
+export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<KyselyStore> {
+  const db = url.startsWith('sqlite:')
+    ? openSqlite(url.slice('sqlite:'.length))
+    : openPostgres(url, {
+        poolSize: options.poolSize ?? 10,
+        ...(options.onIdleError && { onIdleError: options.onIdleError }),
+      });
+  const store = new KyselyStore(db);
   if (options.migrate !== false) {
     try {
       await migrate(store);
@@ -28,7 +37,10 @@ export async function openStore(
   return store;
 }
 
-/** Applies every pending migration; returns the names applied. */
+/**
+ * Applies every pending migration; returns the names applied. On PostgreSQL, Kysely's migrator
+ * holds an advisory lock in the migration transaction, so instances starting at once take turns.
+ */
 export async function migrate(store: KyselyStore): Promise<string[]> {
   const migrator = new Migrator({ db: store.db, provider: migrationProvider });
   const { error, results } = await migrator.migrateToLatest();

@@ -1,5 +1,3 @@
-import type { Generated } from 'kysely';
-
 /** Times are milliseconds since the Unix epoch, so both dialects compare them the same way. */
 export interface UsersTable {
   id: string;
@@ -31,10 +29,10 @@ export interface SessionsTable {
 
 /** Seed 000's `user_tokens`: hashes of refresh tokens, never the tokens. */
 export interface UserTokensTable {
-  id: Generated<number>;
+  /** Primary key: a refresh token is only ever looked up by its hash. */
+  token_hash: string;
   session_id: string;
   type: string;
-  token_hash: string;
   created_at: number;
   expires_at: number;
   rotated_at: number | null;

@@ -4,7 +4,6 @@ import type { SessionsTable, SigningKeysTable, UsersTable, UserTokensTable } fro
 export type UserRow = Selectable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type TokenRow = Selectable<UserTokensTable>;
-export type NewTokenRow = Omit<TokenRow, 'id'>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
 
 /** Why a session ended; kept in `sessions.revoked_reason`. */
@@ -40,13 +39,13 @@ export interface Store {
   /** Revokes every live session of a user; returns how many. */
   revokeUserSessions(userId: string, now: number, reason: RevokeReason): Promise<number>;
 
-  insertToken(token: NewTokenRow): Promise<void>;
+  insertToken(token: TokenRow): Promise<void>;
   findTokenByHash(hash: string): Promise<TokenRow | undefined>;
   /**
    * Marks a live token rotated, only if no one else did first: the conditional update that exactly
    * one racer wins (DESIGN.md, "The refresh decision").
    */
-  markTokenRotated(id: number, now: number, successorHash: string): Promise<boolean>;
+  markTokenRotated(hash: string, now: number, successorHash: string): Promise<boolean>;
 
   listSigningKeys(): Promise<SigningKeyRow[]>;
   /** Inserts a key unless one with that kid exists. */

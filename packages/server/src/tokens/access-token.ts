@@ -62,7 +62,10 @@ export class AccessTokens {
     } catch (cause) {
       throw invalid('The access token is malformed.', cause);
     }
-    const key = typeof kid === 'string' ? this.options.keys.find(kid) : undefined;
+    const key =
+      typeof kid === 'string' && kid.length <= 128
+        ? await this.options.keys.findOrReload(kid)
+        : undefined;
     if (!key) throw invalid('The access token was not signed by a key of this server.');
     let payload: JWTPayload;
     try {

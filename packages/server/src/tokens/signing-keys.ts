@@ -9,6 +9,10 @@ import {
 import type { Clock } from '../clock.js';
 import type { SigningKeyRow, Store } from '../store/store.js';
 
+const INITIAL_KEY_SECRET = 'signing_key:initial';
+/** How often an unknown kid may trigger a re-read of the keys. */
+const RELOAD_INTERVAL_MS = 5_000;
+
 /** The one signature algorithm Rotor issues and accepts (API.md: default EdDSA/Ed25519). */
 export const SIGNING_ALG = 'EdDSA';
 
@@ -29,22 +33,45 @@ export interface SigningKey {
 export class KeyRing {
   #keys: SigningKey[] = [];
 
-  private constructor(private readonly store: Store) {}
+  #loadedAt = 0;
+
+  private constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
 
   /** Loads the keys, generating the first one when the database has none. */
   static async load(store: Store, clock: Clock): Promise<KeyRing> {
-    const ring = new KeyRing(store);
+    const ring = new KeyRing(store, clock);
     await ring.reload();
     if (ring.#keys.length === 0) {
-      await store.insertSigningKey(await generateSigningKey(clock.now()));
-      // Read back, so that instances starting at once converge on what the database holds.
+      // Instances starting at once on an empty database must agree on one key: the first proposal
+      // written under a fixed name wins (a primary-key conflict), and everyone installs that one.
+      const proposal = JSON.stringify(await generateSigningKey(clock.now()));
+      await store.insertSecretIfAbsent(INITIAL_KEY_SECRET, proposal, clock.now());
+      const agreed = JSON.parse(
+        (await store.findSecret(INITIAL_KEY_SECRET)) ?? proposal,
+      ) as SigningKeyRow;
+      await store.insertSigningKey(agreed);
       await ring.reload();
     }
     return ring;
   }
 
+  /**
+   * The verification key for `kid`. An unknown kid re-reads the database first (at most once every
+   * few seconds), so a key another instance created is found without a restart.
+   */
+  async findOrReload(kid: string): Promise<SigningKey | undefined> {
+    const key = this.find(kid);
+    if (key || this.clock.now() - this.#loadedAt < RELOAD_INTERVAL_MS) return key;
+    await this.reload();
+    return this.find(kid);
+  }
+
   /** Re-reads the keys from the database. */
   async reload(): Promise<void> {
+    this.#loadedAt = this.clock.now();
     const rows = await this.store.listSigningKeys();
     this.#keys = await Promise.all(rows.filter((row) => row.retired_at === null).map(toSigningKey));
   }

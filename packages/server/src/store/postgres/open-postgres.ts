@@ -1,0 +1,34 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from '../schema.js';
+
+export interface PostgresOptions {
+  /** Connections per instance. */
+  poolSize: number;
+  /** Told about connections that fail while idle (a database restart), instead of crashing. */
+  onIdleError?: (error: Error) => void;
+}
+
+/** How long a request may wait for a connection or a statement before it answers `503`. */
+const CONNECT_TIMEOUT_MS = 3_000;
+const STATEMENT_TIMEOUT_MS = 5_000;
+
+/**
+ * Opens a PostgreSQL pool for Rotor. Every wait is bounded, so an outage answers `503 unavailable`
+ * quickly instead of hanging requests; the pool reconnects by itself when the database returns.
+ */
+export function openPostgres(url: string, options: PostgresOptions): Kysely<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    query_timeout: STATEMENT_TIMEOUT_MS + 1_000,
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    idle_in_transaction_session_timeout: STATEMENT_TIMEOUT_MS * 2,
+    idleTimeoutMillis: 30_000,
+    application_name: 'rotor',
+  });
+  // An idle connection dropped by the server emits here; unhandled, it would crash the process.
+  pool.on('error', (error) => options.onIdleError?.(error));
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}

@@ -180,10 +180,7 @@ function assemble(
     },
     async refresh(input) {
       const issued = await rotateRefreshToken(sessions, input);
-      const user = await store.findUserById(issued.session.user_id);
-      if (!user)
-        throw new RotorError('session_revoked', 'The account of this session no longer exists.');
-      return grant(user, issued);
+      return grant(issued.user, issued);
     },
     async authenticate(accessToken) {
       const claims = await accessTokens.verify(accessToken);

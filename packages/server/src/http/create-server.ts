@@ -41,8 +41,14 @@ export async function createServer(
   config: RotorConfig,
   options: CreateServerOptions = {},
 ): Promise<FastifyInstance> {
-  const rotor = await createRotor(config, options);
-  const app = Fastify({
+  let app: FastifyInstance | undefined;
+  const rotor = await createRotor(config, {
+    ...options,
+    onIdleError:
+      options.onIdleError ??
+      ((error) => app?.log.warn({ err: error }, 'idle database connection lost')),
+  });
+  app = Fastify({
     logger: options.logger ?? {
       level: config.logLevel,
       // Never a token, cookie or password in a log line (DESIGN.md, 5).

@@ -1,13 +1,13 @@
 import type { Delivery } from '../config/load-config.js';
 import { RotorError, type RotorErrorCode } from '../errors.js';
-import type { SessionRow, Store, TokenRow } from '../store/store.js';
+import type { SessionRow, Store, TokenRow, UserRow } from '../store/store.js';
 import { deriveSuccessor, hashRefreshToken, isRefreshTokenShape } from '../tokens/refresh-token.js';
 import type { ClientInfo, SessionContext } from './context.js';
 import { sessionEndsAt } from './session-state.js';
 import type { IssuedSession } from './start-session.js';
 
 type Decision =
-  | { ok: true; session: SessionRow; refreshExpiresAt: number; rotated: boolean }
+  | { ok: true; session: SessionRow; user: UserRow; refreshExpiresAt: number; rotated: boolean }
   | { ok: false; code: RotorErrorCode; message: string };
 
 /**
@@ -19,7 +19,7 @@ type Decision =
 export async function rotateRefreshToken(
   ctx: SessionContext,
   input: { refreshToken: string; delivery?: Delivery | undefined } & ClientInfo,
-): Promise<IssuedSession & { rotated: boolean }> {
+): Promise<IssuedSession & { rotated: boolean; user: UserRow }> {
   if (!isRefreshTokenShape(input.refreshToken)) {
     throw new RotorError('invalid_token', 'The refresh token is not valid.');
   }
@@ -33,6 +33,7 @@ export async function rotateRefreshToken(
   if (!decision.ok) throw new RotorError(decision.code, decision.message);
   return {
     session: decision.session,
+    user: decision.user,
     refreshToken: successor,
     refreshExpiresAt: decision.refreshExpiresAt,
     rotated: decision.rotated,
@@ -67,6 +68,17 @@ async function decide(
     };
   }
 
+  // Read inside the transaction: once it commits, nothing but signing is left that could fail and
+  // turn a committed rotation into an error response.
+  const user = await tx.findUserById(session.user_id);
+  if (!user) {
+    return {
+      ok: false,
+      code: 'session_revoked',
+      message: 'The account of this session no longer exists.',
+    };
+  }
+
   if (token.rotated_at === null) {
     if (await tx.markTokenRotated(token.token_hash, now, successorHash)) {
       const refreshExpiresAt = Math.min(
@@ -90,7 +102,7 @@ async function decide(
         delivery: input.delivery && input.delivery !== 'body' ? input.delivery : session.delivery,
       };
       await tx.touchSession(session.id, patch);
-      return { ok: true, session: { ...session, ...patch }, refreshExpiresAt, rotated: true };
+      return { ok: true, session: { ...session, ...patch }, user, refreshExpiresAt, rotated: true };
     }
     // Another request rotated it between our read and our update: re-read, then judge as a racer.
     token = (await tx.findTokenByHash(presentedHash)) as TokenRow;
@@ -98,7 +110,7 @@ async function decide(
 
   const successorRow = await graceSuccessor(ctx, tx, token, successorHash, now);
   if (successorRow) {
-    return { ok: true, session, refreshExpiresAt: successorRow.expires_at, rotated: false };
+    return { ok: true, session, user, refreshExpiresAt: successorRow.expires_at, rotated: false };
   }
   await tx.revokeSession(session.id, now, 'reuse_detected');
   return {

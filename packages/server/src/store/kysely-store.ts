@@ -25,8 +25,16 @@ export class KyselyStore implements Store {
     return this.#db.transaction().execute((trx: Transaction<Database>) => fn(new KyselyStore(trx)));
   }
 
+  /**
+   * A write that changes nothing: ready means able to write, not only to read (a locked SQLite file
+   * or a read-only PostgreSQL standby reads fine but cannot take a login).
+   */
   async ping(): Promise<void> {
-    await this.#db.selectFrom('users').select('id').limit(1).execute();
+    await this.#db
+      .updateTable('secrets')
+      .set({ name: 'ping' })
+      .where('name', '=', 'ping')
+      .execute();
   }
 
   close(): Promise<void> {

@@ -41,14 +41,7 @@ export async function createServer(
   config: RotorConfig,
   options: CreateServerOptions = {},
 ): Promise<FastifyInstance> {
-  let app: FastifyInstance | undefined;
-  const rotor = await createRotor(config, {
-    ...options,
-    onIdleError:
-      options.onIdleError ??
-      ((error) => app?.log.warn({ err: error }, 'idle database connection lost')),
-  });
-  app = Fastify({
+  const app = Fastify({
     logger: options.logger ?? {
       level: config.logLevel,
       // Never a token, cookie or password in a log line (DESIGN.md, 5).
@@ -73,6 +66,12 @@ export async function createServer(
     frameworkErrors: (error, _request, reply) => {
       sendError(toRotorError(error), reply);
     },
+  });
+  const rotor = await createRotor(config, {
+    ...options,
+    onIdleError:
+      options.onIdleError ??
+      ((error) => app.log.warn({ err: error }, 'idle database connection lost')),
   });
   app.decorate('rotor', rotor);
   app.addHook('onClose', async () => rotor.close());

@@ -34,8 +34,9 @@ export async function startRotorProcess(
   const child = spawn(process.execPath, [ROTOR_BIN, 'serve'], {
     env: {
       ...process.env,
-      ROTOR_LOG_LEVEL: 'info',
       ...env,
+      // Info at least: readiness is read from the "Server listening" line.
+      ROTOR_LOG_LEVEL: 'info',
       ROTOR_HOST: '127.0.0.1',
       ROTOR_PORT: String(chosen),
     },

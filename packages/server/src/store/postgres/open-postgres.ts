@@ -28,7 +28,11 @@ export function openPostgres(url: string, options: PostgresOptions): Kysely<Data
     idleTimeoutMillis: 30_000,
     application_name: 'rotor',
   });
-  // An idle connection dropped by the server emits here; unhandled, it would crash the process.
-  pool.on('error', (error) => options.onIdleError?.(error));
+  // A connection the server drops (restart, failover) emits 'error'; with no listener Node would
+  // crash the process. The pool listens on idle connections only, so listen on every connection:
+  // the query in flight, if any, fails on its own and answers 503.
+  const report = (error: Error) => options.onIdleError?.(error);
+  pool.on('error', report);
+  pool.on('connect', (client) => client.on('error', report));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

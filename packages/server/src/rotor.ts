@@ -10,6 +10,7 @@ import {
   revokeAllUserSessions,
   revokeUserSession,
 } from './sessions/end-sessions.js';
+import { pruneExpired, type PruneReport } from './sessions/prune.js';
 import { rotateRefreshToken } from './sessions/rotate-refresh-token.js';
 import { assertSessionActive, sessionEndsAt } from './sessions/session-state.js';
 import { startSession, type IssuedSession } from './sessions/start-session.js';
@@ -68,6 +69,8 @@ export interface Rotor {
   logoutAll(userId: string): Promise<number>;
   revokeSession(userId: string, sessionId: string): Promise<void>;
   listSessions(userId: string): Promise<SessionRow[]>;
+  /** Deletes ended sessions and old rotated tokens (see `pruneExpired`). */
+  prune(): Promise<PruneReport>;
   close(): Promise<void>;
 }
 
@@ -199,6 +202,7 @@ function assemble(
     logoutAll: (userId) => revokeAllUserSessions(sessions, userId),
     revokeSession: (userId, sessionId) => revokeUserSession(sessions, userId, sessionId),
     listSessions: (userId) => store.listActiveSessions(userId, clock.now()),
+    prune: () => pruneExpired(store, clock, config.retention),
     close: () => (ownsStore ? store.close() : Promise.resolve()),
   };
 }

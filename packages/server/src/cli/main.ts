@@ -34,6 +34,20 @@ export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
       }
     });
 
+  program
+    .command('prune')
+    .description(
+      'Delete sessions that ended, and rotated tokens that expired, more than ROTOR_RETENTION ago.',
+    )
+    .action(async () => {
+      await withRotor(env, async (rotor) => {
+        const report = await rotor.prune();
+        console.log(
+          JSON.stringify({ pruned: { ...report, cutoff: new Date(report.cutoff).toISOString() } }),
+        );
+      });
+    });
+
   const users = program.command('users').description('Manage user accounts.');
   users
     .command('create')

@@ -24,6 +24,10 @@ export interface RotorConfig {
   /** When set, secrets are derived from it instead of being generated and kept in the database. */
   secret: string | undefined;
   trustProxy: boolean;
+  /** Seconds that ended sessions and expired rotated tokens are kept before pruning. */
+  retention: number;
+  /** Seconds between background pruning passes; 0 disables the job (run `rotor prune` instead). */
+  pruneInterval: number;
   logLevel: string;
 }
 
@@ -60,6 +64,8 @@ export function loadConfig(
     rateLimit: onOff(env, 'ROTOR_RATE_LIMIT', true),
     secret: secret(env),
     trustProxy: boolean(env, 'ROTOR_TRUST_PROXY', false),
+    retention: duration(env, 'ROTOR_RETENTION', '7d', 0),
+    pruneInterval: duration(env, 'ROTOR_PRUNE_INTERVAL', '1h', 0),
     logLevel: oneOf(env, 'ROTOR_LOG_LEVEL', 'info', LOG_LEVELS),
   };
   return { ...config, ...overrides };

@@ -74,7 +74,11 @@ export async function createServer(
       ((error) => app.log.warn({ err: error }, 'idle database connection lost')),
   });
   app.decorate('rotor', rotor);
-  app.addHook('onClose', async () => rotor.close());
+  const stopPruning = schedulePruning(app, rotor);
+  app.addHook('onClose', async () => {
+    stopPruning();
+    await rotor.close();
+  });
 
   // Only JSON bodies; an empty body counts as none, so a bodiless refresh with a JSON content type
   // works. Fastify's own parser keeps its prototype-poisoning protection.
@@ -125,4 +129,28 @@ export async function createServer(
   await app.register(systemRoutes, { rotor });
   await app.register(authRoutes, { rotor });
   return app;
+}
+
+/**
+ * The retention job: every `ROTOR_PRUNE_INTERVAL`, delete ended sessions and old rotated tokens,
+ * logging what went. Instances may run it at once: the deletes are idempotent.
+ */
+function schedulePruning(app: FastifyInstance, rotor: Rotor): () => void {
+  const interval = rotor.config.pruneInterval;
+  if (interval === 0) return () => {};
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    rotor
+      .prune()
+      .then(
+        (report) =>
+          app.log.info({ pruned: report }, 'retention: pruned ended sessions and old tokens'),
+        (error: unknown) => app.log.warn({ err: error }, 'retention: pruning failed; will retry'),
+      )
+      .finally(() => (running = false));
+  }, interval * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -146,6 +146,41 @@ export class KyselyStore implements Store {
     return Number(result.numUpdatedRows) === 1;
   }
 
+  async pruneEndedSessions(cutoff: number, limit: number): Promise<number> {
+    const ended = this.#db
+      .selectFrom('sessions')
+      .select('id')
+      .where((eb) =>
+        eb.or([
+          eb('revoked_at', '<', cutoff),
+          eb('idle_expires_at', '<', cutoff),
+          eb('max_expires_at', '<', cutoff),
+        ]),
+      )
+      .limit(limit);
+    // Tokens first, explicitly: no reliance on ON DELETE CASCADE being enabled on the connection.
+    await this.#db.deleteFrom('user_tokens').where('session_id', 'in', ended).execute();
+    const result = await this.#db
+      .deleteFrom('sessions')
+      .where('id', 'in', ended)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async pruneRotatedTokens(cutoff: number, limit: number): Promise<number> {
+    const old = this.#db
+      .selectFrom('user_tokens')
+      .select('token_hash')
+      .where('rotated_at', 'is not', null)
+      .where('expires_at', '<', cutoff)
+      .limit(limit);
+    const result = await this.#db
+      .deleteFrom('user_tokens')
+      .where('token_hash', 'in', old)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async listSigningKeys(): Promise<SigningKeyRow[]> {
     const rows = await this.#db
       .selectFrom('signing_keys')

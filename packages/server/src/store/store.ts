@@ -47,6 +47,14 @@ export interface Store {
    */
   markTokenRotated(hash: string, now: number, successorHash: string): Promise<boolean>;
 
+  /**
+   * Deletes up to `limit` sessions that ended (revoked, idle-expired or past their maximum lifetime)
+   * before `cutoff`, with their tokens; returns how many.
+   */
+  pruneEndedSessions(cutoff: number, limit: number): Promise<number>;
+  /** Deletes up to `limit` rotated refresh tokens whose own expiry is before `cutoff`. */
+  pruneRotatedTokens(cutoff: number, limit: number): Promise<number>;
+
   listSigningKeys(): Promise<SigningKeyRow[]>;
   /** Inserts a key unless one with that kid exists. */
   insertSigningKey(key: SigningKeyRow): Promise<void>;

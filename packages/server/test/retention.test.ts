@@ -1,11 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  createRotor,
-  createServer,
-  ManualClock,
-  RotorError,
-  type KyselyStore,
-} from '@rotor/server';
+import { createRotor, createServer, ManualClock, type KyselyStore } from '@rotor/server';
 import { DIALECTS, PASSWORD, tempDir, testConfig } from './helpers.js';
 
 const { dir, cleanup } = tempDir();

@@ -1,22 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type KyselyStore } from '@rotor/server';
 import type { FastifyInstance } from 'fastify';
-import { PASSWORD, tempDir, testConfig } from './helpers.js';
+import { DIALECTS, PASSWORD, tempDir, testConfig } from './helpers.js';
 
 const { dir, cleanup } = tempDir();
-let app: FastifyInstance;
-let base: string;
+afterAll(cleanup);
 
-beforeAll(async () => {
-  app = await createServer(await testConfig(dir), { logger: false });
-  base = await app.listen({ host: '127.0.0.1', port: 0 });
-});
-afterAll(async () => {
-  await app.close();
-  cleanup();
-});
-
-async function post(path: string, body: unknown, headers: Record<string, string> = {}) {
+async function post(
+  base: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
   const response = await fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -25,47 +20,58 @@ async function post(path: string, body: unknown, headers: Record<string, string>
   return { status: response.status, body: (await response.json()) as Record<string, string> };
 }
 
-describe('over real HTTP on loopback', () => {
-  it('50 concurrent refreshes of one token: all 200, exactly one successor, one live token', async () => {
-    await post('/auth/register', { email: 'race@example.com', password: PASSWORD });
-    const login = await post(
-      '/auth/login',
-      { email: 'race@example.com', password: PASSWORD },
-      { 'token-delivery': 'body' },
-    );
-    expect(login.status).toBe(200);
-
-    const results = await Promise.all(
-      Array.from({ length: 50 }, () =>
-        post('/auth/refresh', { refreshToken: login.body.refreshToken }),
-      ),
-    );
-    expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
-    const successors = new Set(results.map((r) => r.body.refreshToken));
-    expect(successors.size).toBe(1);
-    expect(successors.has(login.body.refreshToken)).toBe(false);
-
-    const live = await (app.rotor.store as KyselyStore).db
-      .selectFrom('user_tokens')
-      .select(['token_hash'])
-      .where('session_id', '=', login.body.sessionId!)
-      .where('rotated_at', 'is', null)
-      .execute();
-    expect(live).toHaveLength(1);
-
-    // The one successor works, and every access token handed out authorizes.
-    const next = await post('/auth/refresh', { refreshToken: [...successors][0] });
-    expect(next.status).toBe(200);
-    const me = await fetch(`${base}/auth/me`, {
-      headers: { authorization: `Bearer ${results[49]!.body.accessToken}` },
+for (const dialect of DIALECTS) {
+  describe.skipIf(!dialect.available)(`[${dialect.name}] over real HTTP on loopback`, () => {
+    let app: FastifyInstance;
+    let base: string;
+    beforeAll(async () => {
+      app = await createServer(await testConfig(dir, {}, dialect.name), { logger: false });
+      base = await app.listen({ host: '127.0.0.1', port: 0 });
     });
-    expect(me.status).toBe(200);
-  });
+    afterAll(() => app.close());
 
-  it('an oversized header is refused by the HTTP parser, not by a 500', async () => {
-    const response = await fetch(`${base}/auth/me`, {
-      headers: { authorization: `Bearer ${'x'.repeat(20_000)}` },
+    it('50 concurrent refreshes of one token: all 200, exactly one successor, one live token', async () => {
+      await post(base, '/auth/register', { email: 'race@example.com', password: PASSWORD });
+      const login = await post(
+        base,
+        '/auth/login',
+        { email: 'race@example.com', password: PASSWORD },
+        { 'token-delivery': 'body' },
+      );
+      expect(login.status).toBe(200);
+
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          post(base, '/auth/refresh', { refreshToken: login.body.refreshToken }),
+        ),
+      );
+      expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
+      const successors = new Set(results.map((r) => r.body.refreshToken));
+      expect(successors.size).toBe(1);
+      expect(successors.has(login.body.refreshToken)).toBe(false);
+
+      const live = await (app.rotor.store as KyselyStore).db
+        .selectFrom('user_tokens')
+        .select(['token_hash'])
+        .where('session_id', '=', login.body.sessionId!)
+        .where('rotated_at', 'is', null)
+        .execute();
+      expect(live).toHaveLength(1);
+
+      // The one successor works, and every access token handed out authorizes.
+      const next = await post(base, '/auth/refresh', { refreshToken: [...successors][0] });
+      expect(next.status).toBe(200);
+      const me = await fetch(`${base}/auth/me`, {
+        headers: { authorization: `Bearer ${results[49]!.body.accessToken}` },
+      });
+      expect(me.status).toBe(200);
     });
-    expect(response.status).toBe(431);
+
+    it('an oversized header is refused by the HTTP parser, not by a 500', async () => {
+      const response = await fetch(`${base}/auth/me`, {
+        headers: { authorization: `Bearer ${'x'.repeat(20_000)}` },
+      });
+      expect(response.status).toBe(431);
+    });
   });
-});
+}

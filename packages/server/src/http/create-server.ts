@@ -9,6 +9,7 @@ import { authRoutes } from './auth-routes.js';
 import { assertSameOrigin } from './csrf.js';
 import { ACCESS_COOKIE } from './delivery.js';
 import { errorHandler, sendError, toRotorError } from './error-handler.js';
+import { demoRoutes, findDemoDir } from './demo-routes.js';
 import { systemRoutes } from './system-routes.js';
 
 declare module 'fastify' {
@@ -126,7 +127,9 @@ export async function createServer(
     );
   });
 
-  await app.register(systemRoutes, { rotor });
+  const demoDir = findDemoDir();
+  await app.register(systemRoutes, { rotor, demo: demoDir !== undefined });
+  if (demoDir) await app.register(demoRoutes, { dir: demoDir });
   await app.register(authRoutes, { rotor });
   return app;
 }

@@ -3,10 +3,10 @@ import { RotorError } from '../errors.js';
 import type { Rotor } from '../rotor.js';
 import { VERSION } from '../version.js';
 
-/** Health, readiness, the JWKS and a short description at `/`. */
+/** Health, readiness, the JWKS, and a short description at `/` when the demo page is absent. */
 export async function systemRoutes(
   app: FastifyInstance,
-  { rotor }: { rotor: Rotor },
+  { rotor, demo }: { rotor: Rotor; demo: boolean },
 ): Promise<void> {
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     // Verifiers may cache the key set briefly; they refetch on an unknown kid.
@@ -24,23 +24,27 @@ export async function systemRoutes(
     return { status: 'ok' };
   });
 
-  app.get('/', async () => ({
-    name: 'rotor',
-    version: VERSION,
-    description: 'Access and refresh tokens done right: rotating refresh tokens, device sessions.',
-    issuer: rotor.config.issuer,
-    endpoints: [
-      'POST /auth/register',
-      'POST /auth/login',
-      'POST /auth/refresh',
-      'POST /auth/logout',
-      'POST /auth/logout-all',
-      'GET /auth/me',
-      'GET /auth/sessions',
-      'DELETE /auth/sessions/:id',
-      'GET /.well-known/jwks.json',
-      'GET /healthz',
-      'GET /readyz',
-    ],
-  }));
+  // Without the demo page installed, `/` describes the service instead.
+  if (!demo) {
+    app.get('/', async () => ({
+      name: 'rotor',
+      version: VERSION,
+      description:
+        'Access and refresh tokens done right: rotating refresh tokens, device sessions.',
+      issuer: rotor.config.issuer,
+      endpoints: [
+        'POST /auth/register',
+        'POST /auth/login',
+        'POST /auth/refresh',
+        'POST /auth/logout',
+        'POST /auth/logout-all',
+        'GET /auth/me',
+        'GET /auth/sessions',
+        'DELETE /auth/sessions/:id',
+        'GET /.well-known/jwks.json',
+        'GET /healthz',
+        'GET /readyz',
+      ],
+    }));
+  }
 }

@@ -1,0 +1,324 @@
+import { readError, RotorClientError } from './errors.js';
+import { memoryStorage } from './storage.js';
+import { createTabSync, type TabMessage, type TabSync } from './tab-sync.js';
+import type {
+  AuthState,
+  Delivery,
+  RotorClientOptions,
+  RotorEvent,
+  RotorSession,
+  RotorUser,
+  SignOutReason,
+  TokenResponse,
+} from './types.js';
+
+/** The Rotor client: see {@link createRotorClient}. */
+export interface RotorClient {
+  register(input: { email: string; password: string; name?: string }): Promise<RotorUser>;
+  login(input: { email: string; password: string; deviceName?: string }): Promise<RotorUser>;
+  /** At start: a new access token from the refresh cookie (or stored token). Null when signed out. */
+  restore(): Promise<RotorUser | null>;
+  logout(): Promise<void>;
+  logoutAll(): Promise<void>;
+  me(): Promise<{ user: RotorUser; session: RotorSession }>;
+  listSessions(): Promise<RotorSession[]>;
+  revokeSession(id: string): Promise<void>;
+  /** A valid access token (refreshed first when due), or null when signed out or in `cookies` delivery. */
+  getAccessToken(): Promise<string | null>;
+  /** Refreshes now; concurrent calls share one refresh. False when the session is over. */
+  refresh(): Promise<boolean>;
+  /** `fetch` with the access token, refreshed and retried once on `401 token_expired`. */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /** Turns refreshing shortly before expiry on or off (off: refresh only when a call needs it). */
+  setAutoRefresh(on: boolean): void;
+  /** Tells `listener` about sign-in, refresh and sign-out; returns the unsubscribe function. */
+  subscribe(listener: (event: RotorEvent) => void): () => void;
+  /** The current session, or null when signed out. */
+  readonly state: AuthState | null;
+  /** Stops timers and the tab channel. */
+  close(): void;
+}
+
+const REASONS: Record<string, SignOutReason> = {
+  session_revoked: 'revoked',
+  refresh_token_reused: 'reuse_detected',
+};
+
+/**
+ * Creates a client for one Rotor server. The access token lives in memory only; the refresh token
+ * in an HttpOnly cookie (`split`, `cookies`) or the given storage (`body`).
+ * @example
+ * const rotor = createRotorClient({ baseUrl: 'https://auth.example.com' });
+ * await rotor.restore();                       // still signed in after a reload?
+ * const response = await rotor.fetch('/api/notes');
+ */
+export function createRotorClient(options: RotorClientOptions): RotorClient {
+  const baseUrl = options.baseUrl.replace(/\/$/, '');
+  const delivery: Delivery = options.delivery ?? 'split';
+  const storage = options.storage ?? memoryStorage();
+  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const now = options.now ?? Date.now;
+  let autoRefresh = options.autoRefresh ?? true;
+  const listeners = new Set<(event: RotorEvent) => void>();
+
+  let state: AuthState | null = null;
+  let accessToken: string | null = null;
+  /** Bumped on every new state, local or from another tab. */
+  let version = 0;
+  let refreshing: Promise<boolean> | null = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const crossTab =
+    options.crossTab ?? (typeof document !== 'undefined' && typeof BroadcastChannel === 'function');
+  const tabs: TabSync | undefined = crossTab
+    ? createTabSync(
+        `rotor:${baseUrl || 'same-origin'}`,
+        options.lockTimeoutMs ?? 10_000,
+        onTabMessage,
+      )
+    : undefined;
+
+  function emit(event: RotorEvent): void {
+    for (const listener of listeners) listener(event);
+  }
+
+  /** Adopts a state, from a response here or from another tab. */
+  function adopt(next: AuthState, token: string | null): void {
+    const wasSignedIn = state !== null;
+    state = next;
+    accessToken = token;
+    version += 1;
+    schedule();
+    emit({ type: wasSignedIn ? 'refreshed' : 'signed-in', state: next });
+  }
+
+  async function apply(response: TokenResponse): Promise<AuthState> {
+    // Lifetimes are counted from this device's clock when the answer arrived, so a device whose
+    // clock is hours off still refreshes on time.
+    const receivedAt = now();
+    if (delivery === 'body' && response.refreshToken) await storage.set(response.refreshToken);
+    const next: AuthState = {
+      user: response.user,
+      sessionId: response.sessionId,
+      accessExpiresAt: receivedAt + response.expiresIn * 1000,
+      refreshExpiresAt: receivedAt + response.refreshExpiresIn * 1000,
+    };
+    adopt(next, response.accessToken ?? null);
+    tabs?.post({ type: 'state', state: next, accessToken });
+    return next;
+  }
+
+  async function signOut(reason: SignOutReason, tell = true): Promise<void> {
+    const wasSignedIn = state !== null;
+    state = null;
+    accessToken = null;
+    version += 1;
+    clearTimeout(timer);
+    if (delivery === 'body') await storage.delete();
+    if (tell) tabs?.post({ type: 'signed-out', reason });
+    if (wasSignedIn) emit({ type: 'signed-out', reason });
+  }
+
+  function onTabMessage(message: TabMessage): void {
+    if (message.type === 'state') adopt(message.state as AuthState, message.accessToken);
+    else void signOut(message.reason as SignOutReason, false);
+  }
+
+  function margin(current: AuthState): number {
+    if (options.refreshMargin !== undefined) return options.refreshMargin * 1000;
+    const lifetime = current.accessExpiresAt - now();
+    return Math.min(60_000, Math.max(1_000, lifetime / 5));
+  }
+
+  function schedule(): void {
+    clearTimeout(timer);
+    if (!autoRefresh || !state) return;
+    const delay = Math.max(0, state.accessExpiresAt - margin(state) - now());
+    timer = setTimeout(() => {
+      // A failure other than a dead session (network, 503) tries again shortly.
+      refresh().catch(() => {
+        timer = setTimeout(schedule, 5_000);
+      });
+    }, delay);
+    (timer as { unref?: () => void }).unref?.();
+  }
+
+  function url(path: string): string {
+    return `${baseUrl}${path}`;
+  }
+
+  async function call(
+    path: string,
+    init: RequestInit = {},
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
+    try {
+      return await doFetch(url(path), {
+        ...init,
+        credentials: 'include',
+        headers: {
+          ...(init.body !== undefined && { 'content-type': 'application/json' }),
+          ...headers,
+        },
+        signal: AbortSignal.timeout(15_000),
+      });
+    } catch (cause) {
+      throw new RotorClientError('network_error', 0, `Cannot reach Rotor at ${url(path)}`, {
+        cause,
+      });
+    }
+  }
+
+  async function refreshOnce(seen: number): Promise<boolean> {
+    // Another tab refreshed while this one waited for the lock: take its token, skip the network.
+    if (version !== seen && state && state.accessExpiresAt - now() > 1_000) return true;
+    let body: string | undefined;
+    if (delivery === 'body') {
+      const stored = await storage.get();
+      if (!stored) {
+        await signOut('expired');
+        return false;
+      }
+      body = JSON.stringify({ refreshToken: stored });
+    }
+    const response = await call(
+      '/auth/refresh',
+      { method: 'POST', body },
+      { 'token-delivery': delivery },
+    );
+    if (response.ok) {
+      await apply((await response.json()) as TokenResponse);
+      return true;
+    }
+    const error = await readError(response);
+    if (response.status === 401) {
+      await signOut(REASONS[error.code] ?? 'expired');
+      return false;
+    }
+    throw error;
+  }
+
+  function refresh(): Promise<boolean> {
+    if (!refreshing) {
+      const seen = version;
+      const run = () => refreshOnce(seen);
+      refreshing = (tabs ? tabs.withLock(run) : run()).finally(() => {
+        refreshing = null;
+      });
+    }
+    return refreshing;
+  }
+
+  async function tokenResponse(response: Response): Promise<TokenResponse> {
+    if (!response.ok) throw await readError(response);
+    return (await response.json()) as TokenResponse;
+  }
+
+  async function authorizedFetch(
+    input: RequestInfo | URL,
+    init: RequestInit = {},
+  ): Promise<Response> {
+    if (state && autoRefresh && state.accessExpiresAt - now() <= 0)
+      await refresh().catch(() => false);
+    const retry = input instanceof Request ? input.clone() : input;
+    const replayable =
+      !(init.body instanceof ReadableStream) && !(input instanceof Request && input.body);
+    const send = (target: RequestInfo | URL) => {
+      const headers = new Headers(
+        init.headers ?? (target instanceof Request ? target.headers : undefined),
+      );
+      if (accessToken && delivery !== 'cookies')
+        headers.set('authorization', `Bearer ${accessToken}`);
+      return doFetch(target, { ...init, headers, credentials: init.credentials ?? 'include' });
+    };
+    const response = await send(input);
+    if (response.status !== 401 || !state) return response;
+    const { code } = await readError(response);
+    if (code === 'session_revoked' || code === 'session_expired') {
+      await signOut(code === 'session_revoked' ? 'revoked' : 'expired');
+      return response;
+    }
+    if ((code !== 'token_expired' && code !== 'invalid_token') || !replayable) return response;
+    // One refresh and one retry, never a loop.
+    return (await refresh()) ? send(retry) : response;
+  }
+
+  async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const response = await authorizedFetch(url(path), {
+      ...init,
+      headers: init.body !== undefined ? { 'content-type': 'application/json' } : {},
+    });
+    if (!response.ok) throw await readError(response);
+    return (response.status === 204 ? undefined : await response.json()) as T;
+  }
+
+  return {
+    get state() {
+      return state;
+    },
+    async register(input) {
+      const response = await call('/auth/register', {
+        method: 'POST',
+        body: JSON.stringify(input),
+      });
+      if (!response.ok) throw await readError(response);
+      return ((await response.json()) as { user: RotorUser }).user;
+    },
+    async login(input) {
+      const response = await call(
+        '/auth/login',
+        { method: 'POST', body: JSON.stringify(input) },
+        { 'token-delivery': delivery },
+      );
+      return (await apply(await tokenResponse(response))).user;
+    },
+    async restore() {
+      if (state) return state.user;
+      if (delivery === 'body' && !(await storage.get())) return null;
+      return (await refresh()) ? ((state as AuthState | null)?.user ?? null) : null;
+    },
+    async logout() {
+      const body = delivery === 'body' ? await storage.get() : null;
+      const headers: Record<string, string> = accessToken
+        ? { authorization: `Bearer ${accessToken}` }
+        : {};
+      try {
+        await call(
+          '/auth/logout',
+          { method: 'POST', body: body ? JSON.stringify({ refreshToken: body }) : undefined },
+          headers,
+        );
+      } finally {
+        await signOut('logout');
+      }
+    },
+    async logoutAll() {
+      try {
+        await api('/auth/logout-all', { method: 'POST' });
+      } finally {
+        await signOut('logout');
+      }
+    },
+    me: () => api('/auth/me'),
+    listSessions: async () => (await api<{ sessions: RotorSession[] }>('/auth/sessions')).sessions,
+    revokeSession: (id) => api(`/auth/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' }),
+    async getAccessToken() {
+      if (state && state.accessExpiresAt - now() <= margin(state)) await refresh();
+      return accessToken;
+    },
+    refresh,
+    fetch: authorizedFetch,
+    setAutoRefresh(on) {
+      autoRefresh = on;
+      schedule();
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close() {
+      clearTimeout(timer);
+      tabs?.close();
+    },
+  };
+}

@@ -1,0 +1,20 @@
+/**
+ * `@rotor/client`: the Rotor SDK for browsers and Node 20+. No runtime dependencies.
+ * @example
+ * import { createRotorClient } from '@rotor/client';
+ * const rotor = createRotorClient({ baseUrl: '' });
+ * if (!(await rotor.restore())) await rotor.login({ email, password });
+ */
+export { createRotorClient, type RotorClient } from './client.js';
+export { RotorClientError } from './errors.js';
+export { memoryStorage } from './storage.js';
+export type {
+  AuthState,
+  Delivery,
+  RotorClientOptions,
+  RotorEvent,
+  RotorSession,
+  RotorUser,
+  SignOutReason,
+  TokenStorage,
+} from './types.js';

@@ -1,0 +1,77 @@
+/** How tokens travel (API.md, "Token delivery"). */
+export type Delivery = 'split' | 'cookies' | 'body';
+
+/** Why the client signed out. */
+export type SignOutReason = 'logout' | 'expired' | 'revoked' | 'reuse_detected';
+
+export interface RotorUser {
+  id: string;
+  email: string;
+  name: string | null;
+  createdAt: string;
+}
+
+export interface RotorSession {
+  id: string;
+  deviceName: string | null;
+  userAgent: string | null;
+  ip: string | null;
+  createdAt: string;
+  lastUsedAt: string;
+  expiresAt: string;
+  current: boolean;
+}
+
+/** What the client knows about the signed-in session. Times are local milliseconds. */
+export interface AuthState {
+  user: RotorUser;
+  sessionId: string;
+  /** When the access token expires, by this device's clock (computed from `expiresIn`). */
+  accessExpiresAt: number;
+  /** When the session ends if it is not refreshed. */
+  refreshExpiresAt: number;
+}
+
+export type RotorEvent =
+  | { type: 'signed-in'; state: AuthState }
+  | { type: 'refreshed'; state: AuthState }
+  | { type: 'signed-out'; reason: SignOutReason };
+
+/** Keeps the refresh token in `body` delivery: a file for a CLI, secure storage on mobile. */
+export interface TokenStorage {
+  get(): Promise<string | null> | string | null;
+  set(refreshToken: string): Promise<void> | void;
+  delete(): Promise<void> | void;
+}
+
+export interface RotorClientOptions {
+  /** Where Rotor is, e.g. `https://auth.example.com`; `''` for the page's own origin. */
+  baseUrl: string;
+  /** Default `split`: access token in memory, refresh token in an HttpOnly cookie. */
+  delivery?: Delivery;
+  /** Where `body` delivery keeps the refresh token (default: memory only). */
+  storage?: TokenStorage;
+  /** Refresh shortly before the access token expires (default true). */
+  autoRefresh?: boolean;
+  /** Seconds before expiry to refresh; default a fifth of the lifetime, 1 s to 60 s. */
+  refreshMargin?: number;
+  /** Share refreshes and sign-outs between tabs (default: on in browsers). */
+  crossTab?: boolean;
+  /** Longest wait for another tab's refresh before refreshing anyway (default 10 s). */
+  lockTimeoutMs?: number;
+  /** The fetch to use (default: the global one). */
+  fetch?: typeof fetch;
+  /** The local clock (tests). */
+  now?: () => number;
+}
+
+/** The wire shape of a token response. */
+export interface TokenResponse {
+  tokenType: 'Bearer';
+  accessToken?: string;
+  expiresIn: number;
+  refreshToken?: string;
+  refreshExpiresIn: number;
+  sessionId: string;
+  user: RotorUser;
+}

@@ -1,0 +1,202 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import axios from 'axios';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, loadConfig, type KyselyStore } from '@rotor/server';
+import { createRotorClient, memoryStorage, type RotorClient, type RotorEvent } from '@rotor/client';
+import { attachRotor } from '@rotor/client/axios';
+import { fileStorage } from '@rotor/client/node';
+import type { FastifyInstance } from 'fastify';
+
+const dir = mkdtempSync(join(tmpdir(), 'rotor-client-'));
+const PASSWORD = 'correct horse battery';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Past the 2 s access lifetime and the server's 1 s leeway. */
+const EXPIRED = 3_100;
+
+let app: FastifyInstance;
+let base: string;
+let counter = 0;
+const clients: RotorClient[] = [];
+
+beforeAll(async () => {
+  // Short lifetimes and real waiting: the SDK runs on the real clock.
+  const config = loadConfig({
+    ROTOR_DATABASE_URL: `sqlite:${join(dir, 'client.db')}`,
+    ROTOR_ACCESS_TTL: '2s',
+    ROTOR_REFRESH_TTL: '4s',
+    ROTOR_REFRESH_GRACE: '1s',
+  });
+  app = await createServer(config, { logger: false });
+  base = await app.listen({ host: '127.0.0.1', port: 0 });
+});
+afterEach(() => {
+  for (const client of clients.splice(0)) client.close();
+});
+afterAll(async () => {
+  await app.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A body-delivery client (a mobile or server app) signed in as a new user. */
+async function signedInClient(options: Partial<Parameters<typeof createRotorClient>[0]> = {}) {
+  const client = createRotorClient({
+    baseUrl: base,
+    delivery: 'body',
+    autoRefresh: false,
+    ...options,
+  });
+  clients.push(client);
+  const events: RotorEvent[] = [];
+  client.subscribe((event) => events.push(event));
+  const email = `sdk${++counter}@example.com`;
+  await client.register({ email, password: PASSWORD });
+  await client.login({ email, password: PASSWORD, deviceName: 'vitest' });
+  return { client, events, email };
+}
+
+/** Rotations of a session, counted on the server: its rotated refresh tokens. */
+async function rotations(sessionId: string): Promise<number> {
+  const rows = await (app.rotor.store as KyselyStore).db
+    .selectFrom('user_tokens')
+    .select('token_hash')
+    .where('session_id', '=', sessionId)
+    .where('rotated_at', 'is not', null)
+    .execute();
+  return rows.length;
+}
+
+describe('@rotor/client against a real Rotor (body delivery)', () => {
+  it('signs in, calls /auth/me and lists its session', async () => {
+    const { client, events, email } = await signedInClient();
+    expect(events.map((e) => e.type)).toEqual(['signed-in']);
+    expect((await client.me()).user.email).toBe(email);
+    const sessions = await client.listSessions();
+    expect(sessions).toHaveLength(1);
+    expect(sessions[0]).toMatchObject({ current: true, deviceName: 'vitest' });
+    expect(await client.getAccessToken()).toMatch(/^ey/);
+  });
+
+  it('refreshes shortly before the access token expires (proactive)', async () => {
+    const { client, events } = await signedInClient({ autoRefresh: true });
+    const first = await client.getAccessToken();
+    const started = Date.now();
+    await expect
+      .poll(() => events.filter((e) => e.type === 'refreshed').length, { timeout: 3_000 })
+      .toBe(1);
+    // Refreshed before the 2 s lifetime ran out (the margin is a fifth of it, at least 1 s).
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await client.getAccessToken()).not.toBe(first);
+  });
+
+  it('with its clock 5 hours off, still refreshes on time: lifetimes count from when answers arrive', async () => {
+    const skew = 5 * 3600_000;
+    const { client, events } = await signedInClient({
+      autoRefresh: true,
+      now: () => Date.now() + skew,
+    });
+    const started = Date.now();
+    await expect
+      .poll(() => events.filter((e) => e.type === 'refreshed').length, { timeout: 3_000 })
+      .toBe(1);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect((await client.me()).user).toBeTruthy();
+  });
+
+  it('a 401 token_expired triggers one refresh and one retry of the original request', async () => {
+    const { client, events } = await signedInClient();
+    await sleep(EXPIRED);
+    const response = await client.fetch(`${base}/auth/me`);
+    expect(response.status).toBe(200);
+    expect(events.map((e) => e.type)).toEqual(['signed-in', 'refreshed']);
+    expect(await rotations(client.state!.sessionId)).toBe(1);
+  });
+
+  it('single flight: 20 parallel calls after expiry share 1 refresh, counted on the server', async () => {
+    const { client } = await signedInClient();
+    await sleep(EXPIRED);
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () => client.fetch(`${base}/auth/me`)),
+    );
+    expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
+    expect(await rotations(client.state!.sessionId)).toBe(1);
+  });
+
+  it('replays a request body on the retry, and never loops', async () => {
+    const { client } = await signedInClient();
+    await sleep(EXPIRED);
+    // A POST with a JSON body: refreshed, retried once with the same body (logout-all answers 204).
+    const retried = await client.fetch(`${base}/auth/logout-all`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"reason":"test"}',
+    });
+    expect(retried.status).toBe(204);
+  });
+
+  it('signs out with reason logout', async () => {
+    const { client, events } = await signedInClient();
+    await client.logout();
+    expect(events.at(-1)).toEqual({ type: 'signed-out', reason: 'logout' });
+    expect(client.state).toBeNull();
+  });
+
+  it('signs out with reason revoked when another device revokes this one', async () => {
+    const { client, events, email } = await signedInClient();
+    const other = createRotorClient({ baseUrl: base, delivery: 'body', autoRefresh: false });
+    clients.push(other);
+    await other.login({ email, password: PASSWORD });
+    await other.revokeSession(client.state!.sessionId);
+    const response = await client.fetch(`${base}/auth/me`);
+    expect(response.status).toBe(401);
+    expect(events.at(-1)).toEqual({ type: 'signed-out', reason: 'revoked' });
+  });
+
+  it('signs out with reason expired after the idle lifetime', async () => {
+    const { client, events } = await signedInClient();
+    await sleep(4_200);
+    expect(await client.refresh()).toBe(false);
+    expect(events.at(-1)).toEqual({ type: 'signed-out', reason: 'expired' });
+  });
+
+  it('signs out with reason reuse_detected when a stale copy of its token is replayed', async () => {
+    const storage = memoryStorage();
+    const { client, events } = await signedInClient({ storage });
+    const stale = await storage.get();
+    expect(await client.refresh()).toBe(true);
+    await sleep(1_100); // past the grace window
+    await storage.set(stale!); // e.g. a restored backup of the token file
+    expect(await client.refresh()).toBe(false);
+    expect(events.at(-1)).toEqual({ type: 'signed-out', reason: 'reuse_detected' });
+    expect(await storage.get()).toBeNull();
+  });
+
+  it('fileStorage keeps the refresh token in a 0600 file, so restore() survives a restart', async () => {
+    const path = join(dir, 'cli', 'token');
+    const { client } = await signedInClient({ storage: fileStorage(path) });
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const restarted = createRotorClient({
+      baseUrl: base,
+      delivery: 'body',
+      storage: fileStorage(path),
+      autoRefresh: false,
+    });
+    clients.push(restarted);
+    expect((await restarted.restore())?.email).toBe(client.state!.user.email);
+    await restarted.logout();
+    expect(await fileStorage(path).get()).toBeNull();
+  });
+
+  it('the axios adapter adds the token, and on 401 token_expired refreshes once and retries', async () => {
+    let offset = 0;
+    const { client } = await signedInClient({ now: () => Date.now() + offset });
+    const http = attachRotor(axios.create({ baseURL: base }), client);
+    expect((await http.get('/auth/me')).status).toBe(200);
+    await sleep(EXPIRED);
+    offset = -5_000; // the client's clock falls behind: it believes its token is still fresh
+    const response = await http.get('/auth/me');
+    expect(response.status).toBe(200);
+    expect(await rotations(client.state!.sessionId)).toBe(1);
+  });
+});

@@ -1,0 +1,298 @@
+import { existsSync, mkdirSync, copyFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, loadConfig, type KyselyStore } from '@rotor/server';
+import type { FastifyInstance } from 'fastify';
+
+/** Debian's Chromium (`apt-get install chromium`); never a browser download. */
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) =>
+  existsSync(path),
+);
+if (!CHROMIUM) {
+  const message =
+    'Chromium is not installed (/usr/bin/chromium): the browser tests are SKIPPED. apt-get install chromium';
+  if (process.env.CI === 'true') throw new Error(`${message}. CI requires it.`);
+  console.warn(`\n${'!'.repeat(100)}\n${message}\n${'!'.repeat(100)}\n`);
+}
+
+const PASSWORD = 'correct horse battery';
+const SCREENSHOTS = join(process.cwd(), '.tmp', 'screenshots');
+const dir = mkdtempSync(join(tmpdir(), 'rotor-browser-'));
+let app: FastifyInstance;
+let base: string;
+let browser: Browser;
+let counter = 0;
+
+async function freePort(): Promise<number> {
+  const server = createHttpServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+beforeAll(async () => {
+  if (!CHROMIUM) return;
+  const port = await freePort();
+  // The page's origin is the server's own, so it is allowed; a 2 s access token expires in a test.
+  const config = loadConfig({
+    ROTOR_DATABASE_URL: `sqlite:${join(dir, 'browser.db')}`,
+    ROTOR_PORT: String(port),
+    ROTOR_ACCESS_TTL: '2s',
+    ROTOR_REFRESH_TTL: '1m',
+  });
+  app = await createServer(config, { logger: false });
+  base = await app.listen({ host: '127.0.0.1', port });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Past the 2 s access lifetime and the server's 1 s leeway. */
+const EXPIRED = 3_200;
+
+async function open(context: BrowserContext): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => {
+    throw error;
+  });
+  await page.goto(base);
+  // Settled: restore() has said signed in or signed out.
+  await page.waitForSelector('#signed-in:not([hidden]), #signed-out:not([hidden])');
+  return page;
+}
+
+async function signUp(page: Page): Promise<string> {
+  const email = `browser${++counter}@example.com`;
+  await page.waitForSelector('#signed-out', { state: 'visible' });
+  await page.locator('#register-name').fill('Ada');
+  await page.locator('#register-email').fill(email);
+  await page.locator('#register-password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account and sign in' }).click();
+  await signedIn(page);
+  return email;
+}
+
+async function signIn(page: Page, email: string, device?: string): Promise<void> {
+  await page.waitForSelector('#signed-out', { state: 'visible' });
+  await page.locator('#login-email').fill(email);
+  await page.locator('#login-password').fill(PASSWORD);
+  if (device) await page.locator('#login-device').fill(device);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await signedIn(page);
+}
+
+const signedIn = (page: Page) =>
+  page.waitForSelector('#signed-in', { state: 'visible', timeout: 10_000 });
+const signedOut = (page: Page) =>
+  page.waitForSelector('#signed-out', { state: 'visible', timeout: 10_000 });
+const logText = (page: Page) => page.locator('#log').innerText();
+
+/** Rotations and state of the user's sessions, read on the server. */
+async function serverView(email: string) {
+  const db = (app.rotor.store as KyselyStore).db;
+  const sessions = await db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .select(['sessions.id', 'sessions.revoked_at', 'sessions.revoked_reason'])
+    .where('users.email', '=', email)
+    .execute();
+  const rotated = await db
+    .selectFrom('user_tokens')
+    .select('token_hash')
+    .where('session_id', 'in', sessions.length ? sessions.map((s) => s.id) : [''])
+    .where('rotated_at', 'is not', null)
+    .execute();
+  return { sessions, rotations: rotated.length };
+}
+
+describe.skipIf(!CHROMIUM)('the demo page in Chromium', () => {
+  it('signs up and signs in through the forms; a reload keeps the user signed in', async () => {
+    const context = await browser.newContext();
+    const page = await open(context);
+    const email = await signUp(page);
+    expect(await page.locator('#user-email').innerText()).toContain(email);
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await signedOut(page);
+    await signIn(page, email, 'Test laptop');
+    await page.reload();
+    await signedIn(page);
+    expect(await page.locator('#user-email').innerText()).toContain(email);
+    expect(await page.locator('#devices').innerText()).toContain('Test laptop');
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.setViewportSize({ width: 1000, height: 860 });
+    await page.screenshot({ path: join(SCREENSHOTS, 'signed-in.png') });
+    if (process.env.ROTOR_UPDATE_SCREENSHOT === '1') {
+      copyFileSync(join(SCREENSHOTS, 'signed-in.png'), join(process.cwd(), 'docs', 'demo.png'));
+    }
+    await context.close();
+  });
+
+  it('after the access token expires, the next call succeeds through a silent refresh', async () => {
+    const context = await browser.newContext();
+    const page = await open(context);
+    const email = await signUp(page);
+    const before = await serverView(email);
+    await sleep(EXPIRED);
+    await page.getByRole('button', { name: 'Call the API (GET /auth/me)' }).click();
+    await page.waitForFunction(() =>
+      document.querySelector('#log')!.textContent!.includes('GET /auth/me → 200'),
+    );
+    expect(await logText(page)).toMatch(/refreshed: new access token/);
+    expect((await serverView(email)).rotations).toBe(before.rotations + 1);
+    await context.close();
+  });
+
+  it('two tabs whose access tokens expired call at once: both stay signed in, one rotation, no re-use', async () => {
+    const context = await browser.newContext();
+    const first = await open(context);
+    const email = await signUp(first);
+    const second = await open(context); // restores from the cookie and tells the first tab
+    await signedIn(second);
+    await sleep(500);
+    const before = await serverView(email);
+    await sleep(EXPIRED);
+    await Promise.all(
+      [first, second].map((page) =>
+        page.getByRole('button', { name: 'Call the API (GET /auth/me)' }).click(),
+      ),
+    );
+    for (const page of [first, second]) {
+      await page.waitForFunction(() =>
+        document.querySelector('#log')!.textContent!.includes('GET /auth/me → 200'),
+      );
+    }
+    const after = await serverView(email);
+    // One rotation (the tab lock held), at most two (inside the grace window); never a re-use.
+    expect(after.rotations - before.rotations).toBeGreaterThanOrEqual(1);
+    expect(after.rotations - before.rotations).toBeLessThanOrEqual(2);
+    expect(after.sessions.every((s) => s.revoked_at === null)).toBe(true);
+    await context.close();
+  });
+
+  it('signing out in one tab signs out the other', async () => {
+    const context = await browser.newContext();
+    const first = await open(context);
+    await signUp(first);
+    const second = await open(context);
+    await signedIn(second);
+    await first.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await signedOut(second);
+    expect(await logText(second)).toContain('signed out: logout');
+    await second.reload();
+    await signedOut(second);
+    await context.close();
+  });
+
+  it('no token is readable from JavaScript or stored: document.cookie, localStorage, sessionStorage', async () => {
+    const context = await browser.newContext();
+    const page = await open(context);
+    await signUp(page);
+    const exposed = await page.evaluate(() => ({
+      cookie: document.cookie,
+      local: JSON.stringify({ ...localStorage }),
+      session: JSON.stringify({ ...sessionStorage }),
+    }));
+    expect(exposed).toEqual({ cookie: '', local: '{}', session: '{}' });
+    const cookies = await context.cookies();
+    const refresh = cookies.find((c) => c.name === 'rotor_refresh');
+    expect(refresh).toMatchObject({
+      httpOnly: true,
+      secure: true,
+      sameSite: 'Strict',
+      path: '/auth',
+    });
+    expect(cookies.some((c) => c.name === 'rotor_access')).toBe(false);
+    await context.close();
+  });
+
+  it('a page from another origin cannot refresh the session: 403 csrf_rejected', async () => {
+    const context = await browser.newContext();
+    const page = await open(context);
+    const email = await signUp(page);
+    const before = await serverView(email);
+    // A second server on another port: same site (cookies are sent), another origin.
+    const evil: Server = createHttpServer((_request, response) => {
+      response.setHeader('content-type', 'text/html');
+      response.end(
+        `<script>fetch(${JSON.stringify(`${base}/auth/refresh`)}, { method: 'POST', credentials: 'include' })</script>`,
+      );
+    });
+    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
+    try {
+      const attacker = await context.newPage();
+      // The browser hides a CORS-blocked response from the page and from Playwright's events; the
+      // DevTools protocol still shows what went over the wire.
+      const cdp = await context.newCDPSession(attacker);
+      await cdp.send('Network.enable');
+      // ExtraInfo events may come before or after the request they belong to: join them by id.
+      const urls = new Map<string, string>();
+      const sent = new Map<string, Record<string, string>>();
+      const statuses = new Map<string, number>();
+      cdp.on('Network.requestWillBeSent', (event) => urls.set(event.requestId, event.request.url));
+      cdp.on('Network.requestWillBeSentExtraInfo', (event) =>
+        sent.set(event.requestId, event.headers as Record<string, string>),
+      );
+      cdp.on('Network.responseReceivedExtraInfo', (event) =>
+        statuses.set(event.requestId, event.statusCode),
+      );
+      const refreshId = () => [...urls].find(([, url]) => url.endsWith('/auth/refresh'))?.[0] ?? '';
+      await attacker.goto(`http://127.0.0.1:${(evil.address() as { port: number }).port}/`);
+      await expect.poll(() => statuses.get(refreshId()), { timeout: 5_000 }).toBe(403);
+      const headers = Object.fromEntries(
+        Object.entries(sent.get(refreshId()) ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+      );
+      // SameSite=Strict does not stop it (same site, other port): the Origin check does.
+      expect(headers['cookie']).toContain('rotor_refresh=');
+      expect(headers['origin']).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(headers['origin']).not.toBe(base);
+      expect((await serverView(email)).rotations).toBe(before.rotations);
+      // The victim's session is untouched and still refreshes from its own origin.
+      await page.reload();
+      await signedIn(page);
+    } finally {
+      evil.close();
+    }
+    await context.close();
+  });
+
+  it('revoking a device from the list signs that tab out on its next call', async () => {
+    const phone = await browser.newContext();
+    const laptop = await browser.newContext();
+    const phonePage = await open(phone);
+    const email = await signUp(phonePage);
+    const laptopPage = await open(laptop);
+    await signIn(laptopPage, email, 'Laptop');
+    await phonePage.reload(); // the device list now shows both
+    await signedIn(phonePage);
+    await phonePage.getByRole('button', { name: 'Revoke Laptop', exact: true }).click();
+    await phonePage.waitForFunction(
+      () => !document.querySelector('#devices')!.textContent!.includes('Laptop'),
+    );
+    await laptopPage.getByRole('button', { name: 'Call the API (GET /auth/me)' }).click();
+    await signedOut(laptopPage);
+    expect(await logText(laptopPage)).toContain('signed out: revoked');
+    await signedIn(phonePage);
+    await Promise.all([phone.close(), laptop.close()]);
+  });
+});

@@ -199,4 +199,42 @@ describe('@rotor/client against a real Rotor (body delivery)', () => {
     expect(response.status).toBe(200);
     expect(await rotations(client.state!.sessionId)).toBe(1);
   });
+
+  it('without Web Locks (Node), tabs still share sign-in, refreshes and sign-out over BroadcastChannel', async () => {
+    expect((globalThis.navigator as { locks?: unknown } | undefined)?.locks).toBeUndefined();
+    // Two "tabs" of one origin: one channel name, one shared refresh-token jar.
+    const storage = memoryStorage();
+    const make = () => {
+      const tab = createRotorClient({
+        baseUrl: base,
+        delivery: 'body',
+        storage,
+        autoRefresh: false,
+        crossTab: true,
+      });
+      clients.push(tab);
+      const events: RotorEvent[] = [];
+      tab.subscribe((event) => events.push(event));
+      return { tab, events };
+    };
+    const a = make();
+    const b = make();
+    const email = `tabs${++counter}@example.com`;
+    await a.tab.register({ email, password: PASSWORD });
+    await a.tab.login({ email, password: PASSWORD });
+    await expect.poll(() => b.events.map((e) => e.type)).toEqual(['signed-in']);
+    await sleep(EXPIRED);
+    const [ra, rb] = await Promise.all([
+      a.tab.fetch(`${base}/auth/me`),
+      b.tab.fetch(`${base}/auth/me`),
+    ]);
+    expect([ra.status, rb.status]).toEqual([200, 200]);
+    // Unlocked, both may refresh: the grace window gives them one successor, never a re-use.
+    const count = await rotations(a.tab.state!.sessionId);
+    expect(count).toBeGreaterThanOrEqual(1);
+    expect(count).toBeLessThanOrEqual(2);
+    await a.tab.logout();
+    await expect.poll(() => b.events.at(-1)).toEqual({ type: 'signed-out', reason: 'logout' });
+    expect(b.tab.state).toBeNull();
+  });
 });

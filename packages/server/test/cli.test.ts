@@ -45,7 +45,7 @@ async function freePort(): Promise<number> {
 describe('rotor CLI', () => {
   it('--help lists the commands, and each command has its own help', async () => {
     const help = await rotor(['--help']);
-    for (const command of ['serve', 'migrate', 'prune', 'users', 'sessions'])
+    for (const command of ['serve', 'migrate', 'prune', 'keys', 'users', 'sessions'])
       expect(help.stdout).toContain(command);
     const revoke = await rotor(['sessions', 'revoke', '--help']);
     expect(revoke.stdout).toMatch(/--email[\s\S]*--id[\s\S]*--all/);
@@ -71,6 +71,15 @@ describe('rotor CLI', () => {
     const both = await rotor(['sessions', 'revoke', '--email', 'cli@example.com']);
     expect(both.code).toBe(1);
     expect(both.stderr).toContain('exactly one of --id ID or --all');
+    const rotated = JSON.parse((await rotor(['keys', 'rotate'])).stdout).rotated;
+    const keys = JSON.parse((await rotor(['keys', 'list'])).stdout).keys as {
+      kid: string;
+      signing: boolean;
+      retiresAt: string | null;
+    }[];
+    expect(keys).toHaveLength(2);
+    expect(keys.find((k) => k.signing)?.kid).toBe(rotated.kid);
+    expect(keys.find((k) => !k.signing)?.retiresAt).toMatch(/^\d{4}-/);
     const pruned = await rotor(['prune']);
     expect(JSON.parse(pruned.stdout).pruned).toMatchObject({ sessions: 0, rotatedTokens: 0 });
     const unknown = await rotor(['sessions', 'list', '--email', 'nobody@example.com']);

@@ -48,6 +48,39 @@ export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
       });
     });
 
+  const keys = program.command('keys').description('Manage the signing keys of access tokens.');
+  keys
+    .command('list')
+    .description('List the published keys: the signing key and retired keys still in the JWKS.')
+    .action(async () => {
+      await withRotor(env, async (rotor) => {
+        const current = rotor.keys.current.kid;
+        const rows = rotor.keys.list().map((key) => ({
+          kid: key.kid,
+          alg: key.alg,
+          createdAt: new Date(key.createdAt).toISOString(),
+          signing: key.kid === current,
+          retiresAt: key.retiresAt === null ? null : new Date(key.retiresAt).toISOString(),
+        }));
+        console.log(JSON.stringify({ keys: rows }, null, 2));
+      });
+    });
+  keys
+    .command('rotate')
+    .description(
+      'Create a new signing key; the old one stays in the JWKS until the tokens it signed expire.',
+    )
+    .action(async () => {
+      await withRotor(env, async (rotor) => {
+        const key = await rotor.keys.rotate(rotor.config.accessTtl);
+        console.log(
+          JSON.stringify({
+            rotated: { kid: key.kid, createdAt: new Date(key.createdAt).toISOString() },
+          }),
+        );
+      });
+    });
+
   const users = program.command('users').description('Manage user accounts.');
   users
     .command('create')

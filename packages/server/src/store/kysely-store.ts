@@ -202,6 +202,15 @@ export class KyselyStore implements Store {
       .execute();
   }
 
+  async retireSigningKeys(keepKid: string, at: number): Promise<void> {
+    await this.#db
+      .updateTable('signing_keys')
+      .set({ retired_at: at })
+      .where('kid', '!=', keepKid)
+      .where('retired_at', 'is', null)
+      .execute();
+  }
+
   async findSecret(name: string): Promise<string | undefined> {
     const row = await this.#db
       .selectFrom('secrets')

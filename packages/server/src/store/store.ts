@@ -58,6 +58,8 @@ export interface Store {
   listSigningKeys(): Promise<SigningKeyRow[]>;
   /** Inserts a key unless one with that kid exists. */
   insertSigningKey(key: SigningKeyRow): Promise<void>;
+  /** Sets when every active key but `keepKid` leaves the JWKS. */
+  retireSigningKeys(keepKid: string, at: number): Promise<void>;
   findSecret(name: string): Promise<string | undefined>;
   /** Keeps the first value ever written under `name` (instances racing at start agree). */
   insertSecretIfAbsent(name: string, value: string, now: number): Promise<void>;

@@ -37,6 +37,7 @@ export class AccessTokens {
 
   /** Signs an access token for `sub`/`sid` that expires at `exp` (seconds since the epoch). */
   async sign(input: { sub: string; sid: string; exp: number }): Promise<string> {
+    await this.options.keys.refreshIfStale();
     const key = this.options.keys.current;
     return new SignJWT({ sid: input.sid })
       .setProtectedHeader({ alg: SIGNING_ALG, typ: ACCESS_TOKEN_TYPE, kid: key.kid })

@@ -10,8 +10,15 @@ import type { Clock } from '../clock.js';
 import type { SigningKeyRow, Store } from '../store/store.js';
 
 const INITIAL_KEY_SECRET = 'signing_key:initial';
-/** How often an unknown kid may trigger a re-read of the keys. */
-const RELOAD_INTERVAL_MS = 5_000;
+/**
+ * How often an unknown kid may trigger a re-read of the keys: a key rotated on another instance is
+ * found within a second, and forged kids cost at most one small read a second.
+ */
+const RELOAD_INTERVAL_MS = 1_000;
+/** How often signing re-reads the keys, to pick up a rotation made on another instance. */
+export const SIGNING_RELOAD_MS = 30_000;
+/** Seconds a retired key stays published beyond the access-token lifetime. */
+const RETIRE_MARGIN_S = 60;
 
 /** The one signature algorithm Rotor issues and accepts (API.md: default EdDSA/Ed25519). */
 export const SIGNING_ALG = 'EdDSA';
@@ -24,6 +31,8 @@ export interface SigningKey {
   publicKey: CryptoKey;
   publicJwk: JWK;
   createdAt: number;
+  /** When the key leaves the JWKS (set at rotation); null while it is the signing key. */
+  retiresAt: number | null;
 }
 
 /**
@@ -32,8 +41,8 @@ export interface SigningKey {
  */
 export class KeyRing {
   #keys: SigningKey[] = [];
-
   #loadedAt = 0;
+  #reloading: Promise<void> | undefined;
 
   private constructor(
     private readonly store: Store,
@@ -73,32 +82,76 @@ export class KeyRing {
   async reload(): Promise<void> {
     this.#loadedAt = this.clock.now();
     const rows = await this.store.listSigningKeys();
-    this.#keys = await Promise.all(rows.filter((row) => row.retired_at === null).map(toSigningKey));
+    const now = this.clock.now();
+    this.#keys = await Promise.all(
+      rows.filter((row) => row.retired_at === null || row.retired_at > now).map(toSigningKey),
+    );
   }
 
-  /** The key new tokens are signed with: the newest one (ties broken by kid, so instances agree). */
+  /**
+   * Re-reads the keys when the last read is older than {@link SIGNING_RELOAD_MS}, so every instance
+   * signs with a key rotated elsewhere within that time. Concurrent callers share one read.
+   */
+  async refreshIfStale(): Promise<void> {
+    if (this.clock.now() - this.#loadedAt < SIGNING_RELOAD_MS) return;
+    this.#reloading ??= this.reload().finally(() => (this.#reloading = undefined));
+    await this.#reloading;
+  }
+
+  /**
+   * Rotates the signing key: a new key signs from now on; the others stay in the JWKS until every
+   * token they signed has expired (`accessTtl` plus a minute for instances still signing with them
+   * until their next reload), then retire.
+   */
+  async rotate(accessTtl: number): Promise<SigningKey> {
+    const now = this.clock.now();
+    const row = await generateSigningKey(now);
+    await this.store.transaction(async (tx) => {
+      await tx.insertSigningKey(row);
+      await tx.retireSigningKeys(row.kid, now + (accessTtl + RETIRE_MARGIN_S) * 1000);
+    });
+    await this.reload();
+    return this.find(row.kid)!;
+  }
+
+  /** Every key still published, oldest first. */
+  list(): readonly SigningKey[] {
+    return this.#keys;
+  }
+
+  /** The key new tokens are signed with: the newest active one (ties broken by kid, so instances agree). */
   get current(): SigningKey {
-    const key = this.#keys.reduce<SigningKey | undefined>(
-      (best, k) =>
-        !best ||
-        k.createdAt > best.createdAt ||
-        (k.createdAt === best.createdAt && k.kid > best.kid)
-          ? k
-          : best,
-      undefined,
-    );
+    const key = this.#keys
+      .filter((k) => k.retiresAt === null)
+      .reduce<SigningKey | undefined>(
+        (best, k) =>
+          !best ||
+          k.createdAt > best.createdAt ||
+          (k.createdAt === best.createdAt && k.kid > best.kid)
+            ? k
+            : best,
+        undefined,
+      );
     if (!key) throw new Error('no signing key loaded');
     return key;
   }
 
-  /** The verification key for `kid`, if it is one of ours. */
+  /** The verification key for `kid`, if it is one of ours and not retired. */
   find(kid: string): SigningKey | undefined {
-    return this.#keys.find((key) => key.kid === kid);
+    const now = this.clock.now();
+    return this.#keys.find(
+      (key) => key.kid === kid && (key.retiresAt === null || key.retiresAt > now),
+    );
   }
 
   /** The public keys, as published at `/.well-known/jwks.json`. */
   jwks(): { keys: JWK[] } {
-    return { keys: this.#keys.map((key) => key.publicJwk) };
+    const now = this.clock.now();
+    return {
+      keys: this.#keys
+        .filter((k) => k.retiresAt === null || k.retiresAt > now)
+        .map((k) => k.publicJwk),
+    };
   }
 }
 
@@ -129,5 +182,6 @@ async function toSigningKey(row: SigningKeyRow): Promise<SigningKey> {
     publicKey: (await importJWK(publicJwk, row.alg)) as CryptoKey,
     publicJwk,
     createdAt: row.created_at,
+    retiresAt: row.retired_at,
   };
 }

@@ -1,0 +1,66 @@
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createRotor, ManualClock, type Rotor } from '@rotor/server';
+import { DIALECTS, PASSWORD, tempDir, testConfig } from './helpers.js';
+
+const { dir, cleanup } = tempDir();
+afterAll(cleanup);
+const client = { ip: null, userAgent: null };
+
+for (const dialect of DIALECTS) {
+  describe.skipIf(!dialect.available)(`signing-key rotation [${dialect.name}]`, () => {
+    it('the new key signs at once; the old one verifies until its tokens expired, then retires', async () => {
+      const clock = new ManualClock(Date.UTC(2030, 0, 1));
+      const config = await testConfig(dir, { ROTOR_ACCESS_TTL: '15m' }, dialect.name);
+      const a: Rotor = await createRotor(config, { clock });
+      // A second instance on the same database, as another process would be.
+      const b: Rotor = await createRotor(config, { clock });
+      try {
+        await a.register({ email: 'keys@example.com', password: PASSWORD });
+        const login = (rotor: Rotor) =>
+          rotor.login({
+            email: 'keys@example.com',
+            password: PASSWORD,
+            deviceName: null,
+            delivery: 'body',
+            ...client,
+          });
+        const before = await login(a);
+        const oldKid = decodeProtectedHeader(before.accessToken).kid;
+
+        const rotated = await a.keys.rotate(config.accessTtl);
+        expect(rotated.kid).not.toBe(oldKid);
+        const after = await login(a);
+        expect(decodeProtectedHeader(after.accessToken).kid).toBe(rotated.kid);
+
+        // Instance B finds the new key on its first unknown kid (at most one re-read a second).
+        clock.advance(1_000);
+        // Both keys are published; a token minted before the rotation is not rejected early.
+        const jwks = a.keys.jwks();
+        expect(jwks.keys.map((k) => k.kid).sort()).toEqual([oldKid, rotated.kid].sort());
+        for (const token of [before.accessToken, after.accessToken]) {
+          await jwtVerify(token, createLocalJWKSet(jwks), { currentDate: new Date(clock.now()) });
+          expect((await b.authenticate(token)).user.email).toBe('keys@example.com');
+        }
+
+        // Instance B picks up the new signing key within its reload interval.
+        clock.advance(31_000);
+        expect(decodeProtectedHeader((await login(b)).accessToken).kid).toBe(rotated.kid);
+
+        // Once every token of the old key has expired (15 min + 1 min margin), it leaves the JWKS.
+        clock.advance(15 * 60_000 + 60_000);
+        await a.keys.reload();
+        expect(a.keys.jwks().keys.map((k) => k.kid)).toEqual([rotated.kid]);
+        await expect(a.authenticate(before.accessToken)).rejects.toMatchObject({
+          code: 'invalid_token',
+        });
+        expect(
+          (await a.refresh({ refreshToken: after.refreshToken, ...client })).accessToken,
+        ).toBeTruthy();
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+  });
+}

@@ -17,6 +17,7 @@ import { startSession, type IssuedSession } from './sessions/start-session.js';
 import { openStore } from './store/open-store.js';
 import type { SessionRow, Store, UserRow } from './store/store.js';
 import { AccessTokens, type AccessTokenClaims } from './tokens/access-token.js';
+import { hashRefreshToken, isRefreshTokenShape } from './tokens/refresh-token.js';
 import { loadHmacKey } from './tokens/secrets.js';
 import { KeyRing } from './tokens/signing-keys.js';
 
@@ -57,11 +58,22 @@ export interface Rotor {
       password: string;
       deviceName: string | null;
       delivery: Delivery;
+      /** The OAuth client the session is issued to. */
+      clientId?: string;
     } & ClientInfo,
   ): Promise<TokenGrant>;
   refresh(
-    input: { refreshToken: string; delivery?: Delivery | undefined } & ClientInfo,
+    input: {
+      refreshToken: string;
+      delivery?: Delivery | undefined;
+      /** When set, the token must belong to a session issued to this OAuth client. */
+      clientId?: string;
+    } & ClientInfo,
   ): Promise<TokenGrant>;
+  /** Resolves a refresh token to its session and user, without changing anything (introspection). */
+  inspectRefreshToken(
+    refreshToken: string,
+  ): Promise<{ session: SessionRow; user: UserRow; expiresAt: number } | null>;
   /** Verifies an access token and checks that its session is still active (seed 001's KeyStore check). */
   authenticate(accessToken: string): Promise<Principal>;
   logoutWithRefreshToken(refreshToken: string): Promise<boolean>;
@@ -176,6 +188,7 @@ function assemble(
         userId: user.id,
         deviceName: input.deviceName,
         delivery: input.delivery,
+        clientId: input.clientId ?? null,
         ip: input.ip,
         userAgent: input.userAgent,
       });
@@ -184,6 +197,16 @@ function assemble(
     async refresh(input) {
       const issued = await rotateRefreshToken(sessions, input);
       return grant(issued.user, issued);
+    },
+    async inspectRefreshToken(refreshToken) {
+      if (!isRefreshTokenShape(refreshToken)) return null;
+      const token = await store.findTokenByHash(hashRefreshToken(refreshToken));
+      const session = token && (await store.findSession(token.session_id));
+      const now = clock.now();
+      if (!token || !session || token.rotated_at !== null || token.expires_at <= now) return null;
+      if (session.revoked_at !== null || sessionEndsAt(session) <= now) return null;
+      const user = await store.findUserById(session.user_id);
+      return user ? { session, user, expiresAt: token.expires_at } : null;
     },
     async authenticate(accessToken) {
       const claims = await accessTokens.verify(accessToken);

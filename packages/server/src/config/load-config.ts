@@ -4,6 +4,12 @@ import { parseDuration } from './duration.js';
 /** Token delivery modes of API.md. */
 export type Delivery = 'split' | 'cookies' | 'body';
 
+/** An OAuth client: public without a secret, confidential with one. */
+export interface OAuthClient {
+  id: string;
+  secret?: string;
+}
+
 /** Validated configuration of one Rotor server. Durations are in seconds. */
 export interface RotorConfig {
   host: string;
@@ -24,6 +30,8 @@ export interface RotorConfig {
   /** When set, secrets are derived from it instead of being generated and kept in the database. */
   secret: string | undefined;
   trustProxy: boolean;
+  /** OAuth 2.0 clients of `/oauth/*` (`ROTOR_OAUTH_CLIENTS`). */
+  oauthClients: OAuthClient[];
   /** Seconds that ended sessions and expired rotated tokens are kept before pruning. */
   retention: number;
   /** Seconds between background pruning passes; 0 disables the job (run `rotor prune` instead). */
@@ -64,6 +72,7 @@ export function loadConfig(
     rateLimit: onOff(env, 'ROTOR_RATE_LIMIT', true),
     secret: secret(env),
     trustProxy: boolean(env, 'ROTOR_TRUST_PROXY', false),
+    oauthClients: oauthClients(env),
     retention: duration(env, 'ROTOR_RETENTION', '7d', 0),
     pruneInterval: duration(env, 'ROTOR_PRUNE_INTERVAL', '1h', 0),
     logLevel: oneOf(env, 'ROTOR_LOG_LEVEL', 'info', LOG_LEVELS),
@@ -192,4 +201,46 @@ function secret(env: Env): string | undefined {
     );
   }
   return value;
+}
+
+function oauthClients(env: Env): OAuthClient[] {
+  const name = 'ROTOR_OAUTH_CLIENTS';
+  const value = raw(env, name);
+  if (value === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new ConfigError(
+      name,
+      'expected a JSON array such as [{"id":"mobile"},{"id":"api","secret":"…"}]',
+    );
+  }
+  if (!Array.isArray(parsed)) throw new ConfigError(name, 'expected a JSON array of clients');
+  const ids = new Set<string>();
+  return parsed.map((entry: unknown, index) => {
+    const client = entry as { id?: unknown; secret?: unknown };
+    if (
+      typeof client !== 'object' ||
+      client === null ||
+      typeof client.id !== 'string' ||
+      !/^[\x21-\x7e]{1,100}$/.test(client.id)
+    ) {
+      throw new ConfigError(
+        name,
+        `entry ${index}: "id" must be 1 to 100 printable ASCII characters`,
+      );
+    }
+    if (ids.has(client.id))
+      throw new ConfigError(name, `entry ${index}: duplicate id "${client.id}"`);
+    ids.add(client.id);
+    if (client.secret === undefined) return { id: client.id };
+    if (typeof client.secret !== 'string' || client.secret.length < 16) {
+      throw new ConfigError(
+        name,
+        `entry ${index} ("${client.id}"): "secret" must be a string of at least 16 characters`,
+      );
+    }
+    return { id: client.id, secret: client.secret };
+  });
 }

@@ -10,6 +10,7 @@ import { assertSameOrigin } from './csrf.js';
 import { ACCESS_COOKIE } from './delivery.js';
 import { errorHandler, sendError, toRotorError } from './error-handler.js';
 import { demoRoutes, findDemoDir } from './demo-routes.js';
+import { oauthRoutes } from './oauth-routes.js';
 import { systemRoutes } from './system-routes.js';
 
 declare module 'fastify' {
@@ -131,6 +132,7 @@ export async function createServer(
   await app.register(systemRoutes, { rotor, demo: demoDir !== undefined });
   if (demoDir) await app.register(demoRoutes, { dir: demoDir });
   await app.register(authRoutes, { rotor });
+  await app.register(oauthRoutes, { rotor });
   return app;
 }
 

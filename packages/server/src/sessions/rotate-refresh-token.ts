@@ -18,7 +18,12 @@ type Decision =
  */
 export async function rotateRefreshToken(
   ctx: SessionContext,
-  input: { refreshToken: string; delivery?: Delivery | undefined } & ClientInfo,
+  input: {
+    refreshToken: string;
+    delivery?: Delivery | undefined;
+    /** Set by the OAuth token endpoint: the token must have been issued to this client. */
+    clientId?: string | undefined;
+  } & ClientInfo,
 ): Promise<IssuedSession & { rotated: boolean; user: UserRow }> {
   if (!isRefreshTokenShape(input.refreshToken)) {
     throw new RotorError('invalid_token', 'The refresh token is not valid.');
@@ -45,12 +50,17 @@ async function decide(
   tx: Store,
   presentedHash: string,
   successorHash: string,
-  input: { delivery?: Delivery | undefined } & ClientInfo,
+  input: { delivery?: Delivery | undefined; clientId?: string | undefined } & ClientInfo,
 ): Promise<Decision> {
   const now = ctx.clock.now();
   let token = await tx.findTokenByHash(presentedHash);
   const session = token && (await tx.findSession(token.session_id));
-  if (!token || !session) {
+  if (
+    !token ||
+    !session ||
+    (input.clientId !== undefined && session.client_id !== input.clientId)
+  ) {
+    // A token issued to another client is as good as unknown, and changes nothing.
     return { ok: false, code: 'invalid_token', message: 'The refresh token is not valid.' };
   }
   if (session.revoked_at !== null) {

@@ -18,7 +18,12 @@ export interface IssuedSession {
  */
 export async function startSession(
   ctx: SessionContext,
-  input: { userId: string; deviceName: string | null; delivery: Delivery } & ClientInfo,
+  input: {
+    userId: string;
+    deviceName: string | null;
+    delivery: Delivery;
+    clientId?: string | null;
+  } & ClientInfo,
 ): Promise<IssuedSession> {
   const now = ctx.clock.now();
   const maxExpiresAt = ctx.policy.sessionMaxAge > 0 ? now + ctx.policy.sessionMaxAge * 1000 : null;
@@ -37,6 +42,7 @@ export async function startSession(
     max_expires_at: maxExpiresAt,
     revoked_at: null,
     revoked_reason: null,
+    client_id: input.clientId ?? null,
   };
   await ctx.store.transaction(async (tx) => {
     await tx.insertSession(session);

@@ -74,6 +74,15 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0002_oauth_client': {
+    // The OAuth client a session was issued to (RFC 6749 §6: a refresh token is bound to it).
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('sessions').addColumn('client_id', 'text').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('sessions').dropColumn('client_id').execute();
+    },
+  },
 };
 
 /** Supplies the migrations above to Kysely's `Migrator`. */

@@ -25,6 +25,8 @@ export interface SessionsTable {
   max_expires_at: number | null;
   revoked_at: number | null;
   revoked_reason: string | null;
+  /** The OAuth client the session was issued to; null for Rotor's own `/auth` API. */
+  client_id: string | null;
 }
 
 /** Seed 000's `user_tokens`: hashes of refresh tokens, never the tokens. */

@@ -1,0 +1,279 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { OAuthClient } from '../config/load-config.js';
+import { RotorError } from '../errors.js';
+import { sendError, toRotorError } from './error-handler.js';
+import type { Rotor } from '../rotor.js';
+
+/** RFC 6749 §5.2 error codes (and RFC 7009/7662, which reuse them). */
+type OAuthErrorCode =
+  'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unsupported_grant_type';
+
+class OAuthError extends Error {
+  constructor(
+    readonly code: OAuthErrorCode,
+    message: string,
+    readonly basic = false,
+  ) {
+    super(message);
+  }
+}
+
+type Form = Record<string, string>;
+
+/**
+ * OAuth 2.0 on Rotor's session engine (rotation, grace window, re-use detection all apply):
+ * `POST /oauth/token` (password and refresh_token grants, RFC 6749 §4.3 and §6), `POST /oauth/revoke`
+ * (RFC 7009), `POST /oauth/introspect` (RFC 7662) and the RFC 8414 metadata. Bodies are
+ * form-encoded; errors use RFC 6749 §5.2's `error` and `error_description` (plus API.md's `message`).
+ */
+export async function oauthRoutes(
+  app: FastifyInstance,
+  { rotor }: { rotor: Rotor },
+): Promise<void> {
+  const { config } = rotor;
+  const clients = new Map(config.oauthClients.map((c) => [c.id, c]));
+  const base = config.issuer.replace(/\/$/, '');
+
+  // Only inside this plugin: the rest of Rotor keeps refusing form bodies with 415.
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_request, body, done) => {
+      const form: Form = {};
+      for (const [name, value] of new URLSearchParams(body as string)) {
+        // RFC 6749 §3.1: parameters must not be repeated.
+        if (name in form)
+          return done(
+            new OAuthError('invalid_request', `The parameter ${name} is repeated.`),
+            undefined,
+          );
+        form[name] = value;
+      }
+      done(null, form);
+    },
+  );
+  app.setErrorHandler((error, _request, reply) => sendOAuthError(reply, toOAuthError(error)));
+
+  app.get('/.well-known/oauth-authorization-server', async () => ({
+    issuer: config.issuer,
+    token_endpoint: `${base}/oauth/token`,
+    revocation_endpoint: `${base}/oauth/revoke`,
+    introspection_endpoint: `${base}/oauth/introspect`,
+    jwks_uri: `${base}/.well-known/jwks.json`,
+    grant_types_supported: ['password', 'refresh_token'],
+    response_types_supported: [],
+    token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
+    revocation_endpoint_auth_methods_supported: [
+      'none',
+      'client_secret_basic',
+      'client_secret_post',
+    ],
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+  }));
+
+  app.post('/oauth/token', async (request, reply) => {
+    const form = formOf(request);
+    const client = authenticateClient(request, form, clients);
+    const info = {
+      ip: request.ip ?? null,
+      userAgent: request.headers['user-agent']?.slice(0, 512) ?? null,
+    };
+    let grant;
+    try {
+      switch (form.grant_type) {
+        case 'password':
+          grant = await rotor.login({
+            email: required(form, 'username'),
+            password: required(form, 'password'),
+            deviceName: `OAuth client ${client.id}`,
+            delivery: 'body',
+            clientId: client.id,
+            ...info,
+          });
+          break;
+        case 'refresh_token':
+          grant = await rotor.refresh({
+            refreshToken: required(form, 'refresh_token'),
+            clientId: client.id,
+            ...info,
+          });
+          break;
+        case undefined:
+          throw new OAuthError('invalid_request', 'The grant_type parameter is missing.');
+        default:
+          throw new OAuthError(
+            'unsupported_grant_type',
+            'Only the password and refresh_token grants are supported.',
+          );
+      }
+    } catch (error) {
+      // Bad credentials and every dead refresh token (expired, revoked, re-used: the session is then
+      // revoked as on /auth/refresh) are invalid_grant.
+      if (error instanceof RotorError && error.status === 401)
+        throw new OAuthError('invalid_grant', error.message);
+      throw error;
+    }
+    const now = Math.floor(rotor.clock.now() / 1000);
+    return reply
+      .header('cache-control', 'no-store')
+      .header('pragma', 'no-cache')
+      .send({
+        access_token: grant.accessToken,
+        token_type: 'Bearer',
+        expires_in: Math.max(0, grant.accessExpiresAt - now),
+        refresh_token: grant.refreshToken,
+      });
+  });
+
+  app.post('/oauth/revoke', async (request, reply) => {
+    const form = formOf(request);
+    const client = authenticateClient(request, form, clients);
+    const token = required(form, 'token');
+    // RFC 7009 §2.2: an unknown or already invalid token is a success too. Revoking either token of a
+    // session ends the session, but only for the client it was issued to.
+    const refresh = await rotor.inspectRefreshToken(token);
+    if (refresh && refresh.session.client_id === client.id) {
+      await rotor.logoutSession(refresh.session.id);
+    } else if (!refresh) {
+      const principal = await rotor.authenticate(token).catch(() => null);
+      if (principal && principal.session.client_id === client.id)
+        await rotor.logoutSession(principal.session.id);
+    }
+    return reply.header('cache-control', 'no-store').send();
+  });
+
+  app.post('/oauth/introspect', async (request, reply) => {
+    const form = formOf(request);
+    const client = authenticateClient(request, form, clients);
+    if (!client.secret)
+      throw new OAuthError('invalid_client', 'Introspection is for confidential clients.');
+    const token = required(form, 'token');
+    reply.header('cache-control', 'no-store');
+    const refresh = await rotor.inspectRefreshToken(token);
+    if (refresh) {
+      return {
+        active: true,
+        token_type: 'refresh_token',
+        sub: refresh.user.id,
+        sid: refresh.session.id,
+        exp: Math.floor(refresh.expiresAt / 1000),
+        iss: config.issuer,
+        ...(refresh.session.client_id && { client_id: refresh.session.client_id }),
+      };
+    }
+    const principal = await rotor.authenticate(token).catch(() => null);
+    if (!principal) return { active: false };
+    const { claims, session } = principal;
+    return {
+      active: true,
+      token_type: 'Bearer',
+      sub: claims.sub,
+      sid: claims.sid,
+      jti: claims.jti,
+      iat: claims.iat,
+      exp: claims.exp,
+      iss: claims.iss,
+      aud: claims.aud,
+      ...(session.client_id && { client_id: session.client_id }),
+    };
+  });
+}
+
+function formOf(request: FastifyRequest): Form {
+  const type = request.headers['content-type'] ?? '';
+  if (
+    !type.toLowerCase().startsWith('application/x-www-form-urlencoded') ||
+    typeof request.body !== 'object' ||
+    !request.body
+  ) {
+    throw new OAuthError(
+      'invalid_request',
+      'Send the parameters as application/x-www-form-urlencoded.',
+    );
+  }
+  return request.body as Form;
+}
+
+function required(form: Form, name: string): string {
+  const value = form[name];
+  if (!value) throw new OAuthError('invalid_request', `The ${name} parameter is missing.`);
+  return value;
+}
+
+/**
+ * Client authentication (RFC 6749 §2.3): HTTP Basic or `client_id`/`client_secret` in the body for
+ * confidential clients; `client_id` alone for public ones. One method per request.
+ */
+function authenticateClient(
+  request: FastifyRequest,
+  form: Form,
+  clients: Map<string, OAuthClient>,
+): OAuthClient {
+  const header = request.headers.authorization;
+  let id: string | undefined;
+  let secret: string | undefined;
+  let basic = false;
+  if (header && /^basic /i.test(header)) {
+    basic = true;
+    const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0 || form.client_secret !== undefined) {
+      throw new OAuthError('invalid_client', 'Malformed client authentication.', true);
+    }
+    try {
+      // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+      id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+      secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
+    } catch {
+      throw new OAuthError('invalid_client', 'Malformed client authentication.', true);
+    }
+    if (form.client_id !== undefined && form.client_id !== id) {
+      throw new OAuthError(
+        'invalid_client',
+        'client_id does not match the authenticated client.',
+        true,
+      );
+    }
+  } else {
+    id = form.client_id;
+    secret = form.client_secret;
+  }
+  const client = id === undefined ? undefined : clients.get(id);
+  if (!client) throw new OAuthError('invalid_client', 'Unknown client.', basic);
+  if (
+    client.secret !== undefined
+      ? secret === undefined || !sameSecret(secret, client.secret)
+      : secret !== undefined
+  ) {
+    throw new OAuthError('invalid_client', 'Client authentication failed.', basic);
+  }
+  return client;
+}
+
+/** Compares secrets in constant time (hashing first makes the lengths equal). */
+function sameSecret(given: string, expected: string): boolean {
+  const hash = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(hash(given), hash(expected));
+}
+
+/** Malformed requests of any kind are `invalid_request`; server-side failures keep their 5xx. */
+function toOAuthError(error: unknown): OAuthError | RotorError {
+  if (error instanceof OAuthError) return error;
+  const rotorError = toRotorError(error);
+  return rotorError.status < 500
+    ? new OAuthError('invalid_request', rotorError.message)
+    : rotorError;
+}
+
+function sendOAuthError(reply: FastifyReply, error: OAuthError | RotorError): FastifyReply {
+  if (error instanceof RotorError) return sendError(error, reply);
+  const status = error.code === 'invalid_client' ? 401 : 400;
+  // RFC 6749 §5.2: a 401 for a client that tried HTTP Basic carries the scheme it may retry with.
+  if (error.code === 'invalid_client' && error.basic)
+    reply.header('www-authenticate', 'Basic realm="rotor"');
+  return reply
+    .code(status)
+    .header('cache-control', 'no-store')
+    .send({ error: error.code, error_description: error.message, message: error.message });
+}

@@ -1,0 +1,256 @@
+import * as oauth from 'oauth4webapi';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from '@rotor/server';
+import type { FastifyInstance } from 'fastify';
+import { DIALECTS, PASSWORD, tempDir, testConfig } from './helpers.js';
+import { freePort } from './postgres-server.js';
+
+const { dir, cleanup } = tempDir();
+afterAll(cleanup);
+const SECRET = 'notes-api-secret-0123456789';
+// Rotor on plain HTTP on loopback, so the library must be told that is fine.
+const insecure = { [oauth.allowInsecureRequests]: true };
+
+for (const dialect of DIALECTS) {
+  describe.skipIf(!dialect.available)(`OAuth 2.0 with oauth4webapi [${dialect.name}]`, () => {
+    let app: FastifyInstance;
+    let issuer: URL;
+    let as: oauth.AuthorizationServer;
+    const mobile: oauth.Client = { client_id: 'mobile' };
+    const api: oauth.Client = { client_id: 'notes-api' };
+
+    beforeAll(async () => {
+      const port = await freePort();
+      const config = await testConfig(
+        dir,
+        {
+          ROTOR_PORT: String(port),
+          ROTOR_REFRESH_GRACE: '0',
+          ROTOR_OAUTH_CLIENTS: JSON.stringify([
+            { id: 'mobile' },
+            { id: 'notes-api', secret: SECRET },
+          ]),
+        },
+        dialect.name,
+      );
+      app = await createServer(config, { logger: false });
+      await app.listen({ host: '127.0.0.1', port });
+      issuer = new URL(config.issuer);
+      await app.rotor.register({ email: 'oauth@example.com', password: PASSWORD });
+      // RFC 8414 discovery: the metadata's issuer is exactly ROTOR_ISSUER, as the library checks.
+      as = await oauth.processDiscoveryResponse(
+        issuer,
+        await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }),
+      );
+    });
+    afterAll(() => app.close());
+
+    const passwordGrant = async () =>
+      oauth.processGenericTokenEndpointResponse(
+        as,
+        mobile,
+        await oauth.genericTokenEndpointRequest(
+          as,
+          mobile,
+          oauth.None(),
+          'password',
+          { username: 'oauth@example.com', password: PASSWORD },
+          insecure,
+        ),
+      );
+
+    it('publishes RFC 8414 metadata', () => {
+      expect(as.issuer).toBe(issuer.href.replace(/\/$/, ''));
+      expect(as.token_endpoint).toBe(`${as.issuer}/oauth/token`);
+      expect(as.grant_types_supported).toEqual(['password', 'refresh_token']);
+      expect(as.jwks_uri).toBe(`${as.issuer}/.well-known/jwks.json`);
+    });
+
+    it('password grant, then refresh with rotation; the rotated refresh token is then re-use', async () => {
+      const first = await passwordGrant();
+      expect(first.token_type).toBe('bearer');
+      expect(first.expires_in).toBe(900);
+      expect(first.refresh_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+      const response = await oauth.refreshTokenGrantRequest(
+        as,
+        mobile,
+        oauth.None(),
+        first.refresh_token!,
+        insecure,
+      );
+      expect(response.headers.get('cache-control')).toBe('no-store');
+      const second = await oauth.processRefreshTokenResponse(as, mobile, response);
+      expect(second.refresh_token).not.toBe(first.refresh_token);
+
+      // Grace window 0 here: the old token again is re-use, answered invalid_grant, session revoked.
+      const reuse = await oauth.refreshTokenGrantRequest(
+        as,
+        mobile,
+        oauth.None(),
+        first.refresh_token!,
+        insecure,
+      );
+      await expect(oauth.processRefreshTokenResponse(as, mobile, reuse)).rejects.toMatchObject({
+        error: 'invalid_grant',
+      });
+      const after = await oauth.refreshTokenGrantRequest(
+        as,
+        mobile,
+        oauth.None(),
+        second.refresh_token!,
+        insecure,
+      );
+      await expect(oauth.processRefreshTokenResponse(as, mobile, after)).rejects.toMatchObject({
+        error: 'invalid_grant',
+      });
+    });
+
+    it('revocation (RFC 7009) ends the session; introspection (RFC 7662) then says active: false', async () => {
+      const tokens = await passwordGrant();
+      const introspect = async (token: string) =>
+        oauth.processIntrospectionResponse(
+          as,
+          api,
+          await oauth.introspectionRequest(
+            as,
+            api,
+            oauth.ClientSecretBasic(SECRET),
+            token,
+            insecure,
+          ),
+        );
+      const active = await introspect(tokens.access_token);
+      expect(active).toMatchObject({
+        active: true,
+        token_type: 'Bearer',
+        client_id: 'mobile',
+        iss: as.issuer,
+      });
+      expect(await introspect(tokens.refresh_token!)).toMatchObject({
+        active: true,
+        token_type: 'refresh_token',
+      });
+
+      await oauth.processRevocationResponse(
+        await oauth.revocationRequest(as, mobile, oauth.None(), tokens.refresh_token!, insecure),
+      );
+      expect(await introspect(tokens.access_token)).toEqual({ active: false });
+      expect(await introspect(tokens.refresh_token!)).toEqual({ active: false });
+      // Revoking again, or an unknown token, still succeeds (RFC 7009 §2.2).
+      await oauth.processRevocationResponse(
+        await oauth.revocationRequest(as, mobile, oauth.None(), 'unknown', insecure),
+      );
+    });
+
+    it('errors per RFC 6749 §5.2', async () => {
+      const form = (body: Record<string, string>, headers: Record<string, string> = {}) =>
+        fetch(as.token_endpoint!, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+          body: new URLSearchParams(body),
+        });
+      const cases: [Response, number, string][] = [
+        [
+          await form({
+            grant_type: 'password',
+            client_id: 'mobile',
+            username: 'oauth@example.com',
+            password: 'wrong password',
+          }),
+          400,
+          'invalid_grant',
+        ],
+        [
+          await form({ grant_type: 'authorization_code', client_id: 'mobile', code: 'x' }),
+          400,
+          'unsupported_grant_type',
+        ],
+        [await form({ client_id: 'mobile' }), 400, 'invalid_request'],
+        [
+          await form({
+            grant_type: 'password',
+            client_id: 'mobile',
+            username: 'oauth@example.com',
+          }),
+          400,
+          'invalid_request',
+        ],
+        [
+          await form({ grant_type: 'password', client_id: 'nobody', username: 'a', password: 'b' }),
+          401,
+          'invalid_client',
+        ],
+        [
+          await form(
+            { grant_type: 'password', username: 'a', password: 'b' },
+            { authorization: `Basic ${btoa('notes-api:wrong')}` },
+          ),
+          401,
+          'invalid_client',
+        ],
+        [
+          await form({
+            grant_type: 'refresh_token',
+            client_id: 'mobile',
+            refresh_token: 'A'.repeat(43),
+          }),
+          400,
+          'invalid_grant',
+        ],
+      ];
+      for (const [response, status, error] of cases) {
+        expect(response.status).toBe(status);
+        expect(await response.json()).toMatchObject({
+          error,
+          error_description: expect.any(String),
+        });
+      }
+      const basicFailure = cases[5]![0];
+      expect(basicFailure.headers.get('www-authenticate')).toMatch(/^Basic/);
+      // A JSON body is refused; a repeated parameter too.
+      const json = await fetch(as.token_endpoint!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"grant_type":"password"}',
+      });
+      expect((await json.json()).error).toBe('invalid_request');
+      const repeated = await fetch(as.token_endpoint!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=password&grant_type=refresh_token&client_id=mobile',
+      });
+      expect(repeated.status).toBe(400);
+      expect((await repeated.json()).error).toBe('invalid_request');
+    });
+
+    it('a refresh token is bound to its client, and introspection needs a confidential client', async () => {
+      const tokens = await passwordGrant();
+      const other = await oauth.refreshTokenGrantRequest(
+        as,
+        api,
+        oauth.ClientSecretBasic(SECRET),
+        tokens.refresh_token!,
+        insecure,
+      );
+      await expect(oauth.processRefreshTokenResponse(as, api, other)).rejects.toMatchObject({
+        error: 'invalid_grant',
+      });
+      // …and the failed attempt did not rotate or revoke it.
+      const own = await oauth.refreshTokenGrantRequest(
+        as,
+        mobile,
+        oauth.None(),
+        tokens.refresh_token!,
+        insecure,
+      );
+      expect((await oauth.processRefreshTokenResponse(as, mobile, own)).access_token).toBeTruthy();
+      const publicIntrospection = await fetch(as.introspection_endpoint!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ client_id: 'mobile', token: tokens.access_token }),
+      });
+      expect(publicIntrospection.status).toBe(401);
+    });
+  });
+}

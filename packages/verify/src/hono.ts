@@ -1,0 +1,30 @@
+import type { MiddlewareHandler } from 'hono';
+import { VerifyError } from './errors.js';
+import type { RotorClaims, Verifier } from './verifier.js';
+
+/**
+ * Hono middleware: verifies the access token and sets `c.get('auth')`, or answers `401` with
+ * `WWW-Authenticate` and the JSON shape.
+ * @example app.use('/notes/*', rotorHono(verifier))
+ */
+export function rotorHono(
+  verifier: Verifier,
+): MiddlewareHandler<{ Variables: { auth: RotorClaims } }> {
+  return async (c, next) => {
+    try {
+      c.set(
+        'auth',
+        await verifier.verifyRequest({
+          authorization: c.req.header('authorization'),
+          cookie: c.req.header('cookie'),
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof VerifyError)) throw error;
+      c.header('WWW-Authenticate', error.wwwAuthenticate);
+      return c.json(error.toJSON(), 401);
+    }
+    await next();
+    return undefined;
+  };
+}

@@ -1,0 +1,12 @@
+/**
+ * `@rotor/verify`: verify Rotor access tokens with the JWKS alone, in any Node service.
+ * Adapters: `@rotor/verify/fastify`, `@rotor/verify/express`, `@rotor/verify/hono`.
+ */
+export {
+  createVerifier,
+  tokenOf,
+  type RotorClaims,
+  type Verifier,
+  type VerifierOptions,
+} from './verifier.js';
+export { VerifyError, type VerifyErrorCode } from './errors.js';

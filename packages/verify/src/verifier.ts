@@ -36,6 +36,11 @@ export interface VerifierOptions {
     /** How long an answer is reused, per token (default 5 s): the revocation delay you accept. */
     cacheMs?: number;
   };
+  /**
+   * The shortest time between two JWKS fetches (default 5 s): an unknown `kid` (a key rotated on
+   * Rotor) refetches the set, at most this often, so forged kids cannot flood Rotor.
+   */
+  jwksCooldownMs?: number;
   /** For tests: the key set, instead of fetching `jwksUri`. */
   keys?: JWTVerifyGetKey;
   fetch?: typeof fetch;
@@ -55,7 +60,7 @@ const MAX_TOKEN_LENGTH = 8192;
 
 /**
  * A verifier for Rotor's access tokens in your own services: signature against the JWKS (fetched
- * once, cached, refetched on an unknown `kid` at most every 30 s), algorithm, `typ: at+jwt`, issuer,
+ * once, cached, refetched on an unknown `kid` at most every 5 s), algorithm, `typ: at+jwt`, issuer,
  * audience and expiry, all pinned. No call to Rotor per request unless `strict` is set.
  * @example
  * const verifier = createVerifier({ issuer, audience: 'rotor', jwksUri: `${issuer}/.well-known/jwks.json` });
@@ -66,7 +71,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     options.keys ??
     createRemoteJWKSet(new URL(options.jwksUri), {
       cacheMaxAge: 5 * 60_000,
-      cooldownDuration: 30_000,
+      cooldownDuration: options.jwksCooldownMs ?? 5_000,
     });
   const introspect = options.strict
     ? createIntrospection(options.strict, options.fetch ?? fetch)

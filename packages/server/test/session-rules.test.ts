@@ -113,6 +113,19 @@ for (const dialect of DIALECTS) {
         expect(await codeOf(refresh(first.refreshToken))).toBe('refresh_token_reused');
       });
 
+      it('a racer whose clock reads before the rotation gets the successor only with a grace window', async () => {
+        const first = await signIn();
+        const winner = await refresh(first.refreshToken);
+        clock.advance(-500); // another instance, half a second behind
+        expect((await refresh(first.refreshToken)).refreshToken).toBe(winner.refreshToken);
+        await rotor.close();
+        await open({ ROTOR_REFRESH_GRACE: '0' });
+        const strict = await signIn();
+        await refresh(strict.refreshToken);
+        clock.advance(-500);
+        expect(await codeOf(refresh(strict.refreshToken))).toBe('refresh_token_reused');
+      });
+
       it('idle expiry slides on each refresh, and an idle session ends', async () => {
         let grant = await signIn();
         for (let i = 0; i < 3; i += 1) {

@@ -139,8 +139,10 @@ async function graceSuccessor(
   successorHash: string,
   now: number,
 ): Promise<TokenRow | undefined> {
-  if (token.rotated_at === null || now - token.rotated_at >= ctx.policy.refreshGrace * 1000)
-    return undefined;
+  // With no grace window there is no second exchange, even for a racer whose transaction began
+  // before the winner's rotation (its `now` is then earlier than `rotated_at`).
+  const grace = ctx.policy.refreshGrace * 1000;
+  if (token.rotated_at === null || grace === 0 || now - token.rotated_at >= grace) return undefined;
   if (token.successor_hash !== successorHash) return undefined;
   const successor = await tx.findTokenByHash(successorHash);
   return successor && successor.rotated_at === null ? successor : undefined;

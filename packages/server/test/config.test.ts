@@ -44,6 +44,12 @@ describe('configuration', () => {
     ['ROTOR_DATABASE_URL', 'mysql://localhost/rotor'],
     ['ROTOR_SECRET', 'too short'],
     ['ROTOR_LOG_LEVEL', 'loud'],
+    ['ROTOR_OAUTH_CLIENTS', '{"id":"x"}'],
+    ['ROTOR_OAUTH_CLIENTS', '[{"id":"a"},{"id":"a"}]'],
+    ['ROTOR_OAUTH_CLIENTS', '[{"id":"api","secret":"short"}]'],
+    ['ROTOR_OAUTH_CLIENTS', 'not json'],
+    ['ROTOR_DATABASE_POOL_SIZE', '0'],
+    ['ROTOR_RETENTION', 'a while'],
   ])('refuses %s=%s with an error naming the variable', (name, value) => {
     let error: unknown;
     try {

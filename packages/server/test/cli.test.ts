@@ -1,18 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
-import { createServer as createNetServer } from 'node:net';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers.js';
+import { freePort } from './postgres-server.js';
+import { ROTOR_BIN } from './rotor-process.js';
 
 const run = promisify(execFile);
-const require = createRequire(import.meta.url);
-const packageJson = require.resolve('@rotor/server/package.json');
-const bin = join(
-  dirname(packageJson),
-  (require(packageJson) as { bin: { rotor: string } }).bin.rotor,
-);
+const bin = ROTOR_BIN;
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);
 
@@ -32,14 +27,6 @@ async function rotor(args: string[], extraEnv: Record<string, string> = {}) {
     const e = error as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('rotor CLI', () => {

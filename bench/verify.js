@@ -58,6 +58,13 @@ export async function benchVerify({ rounds = 7, ms = 300 } = {}) {
     jwksUri: `${ISSUER}/.well-known/jwks.json`,
     keys: createLocalJWKSet({ keys: [jwk] }),
   });
+  const rotorUncached = createVerifier({
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    jwksUri: `${ISSUER}/.well-known/jwks.json`,
+    keys: createLocalJWKSet({ keys: [jwk] }),
+    cacheSize: 0,
+  });
   const pem = await exportSPKI(publicKey);
   const fastJwt = createFastJwtVerifier({
     key: pem,
@@ -94,7 +101,8 @@ export async function benchVerify({ rounds = 7, ms = 300 } = {}) {
       }
       return payload;
     },
-    '@rotor/verify (Rotor)': () => rotor.verify(token),
+    '@rotor/verify, uncached': () => rotorUncached.verify(token),
+    '@rotor/verify, cached (same token)': () => rotor.verify(token),
     'jose.jwtVerify': () =>
       jwtVerify(token, keyObject, { algorithms: ['EdDSA'], issuer: ISSUER, audience: AUDIENCE }),
     'fast-jwt': () => fastJwt(token),

@@ -41,6 +41,11 @@ export interface VerifierOptions {
    * Rotor) refetches the set, at most this often, so forged kids cannot flood Rotor.
    */
   jwksCooldownMs?: number;
+  /**
+   * How many verified tokens to remember (default 1000; 0 disables). A token seen again is accepted
+   * without a signature check until its `exp`; it is keyed by the whole token, signature included.
+   */
+  cacheSize?: number;
   /** For tests: the key set, instead of fetching `jwksUri`. */
   keys?: JWTVerifyGetKey;
   fetch?: typeof fetch;
@@ -73,6 +78,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
       cacheMaxAge: 5 * 60_000,
       cooldownDuration: options.jwksCooldownMs ?? 5_000,
     });
+  const cacheSize = options.cacheSize ?? 1000;
+  const tolerance = options.clockTolerance ?? 1;
+  /** Verified tokens, oldest first (a Map keeps insertion order: an LRU with delete + set). */
+  const verified = new Map<string, RotorClaims>();
   const introspect = options.strict
     ? createIntrospection(options.strict, options.fetch ?? fetch)
     : undefined;
@@ -81,6 +90,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (!token) throw new VerifyError('missing_token', 'This request needs an access token.');
     if (token.length > MAX_TOKEN_LENGTH)
       throw new VerifyError('invalid_token', 'The access token is too long.');
+    const hit = verified.get(token);
+    if (hit) {
+      verified.delete(token);
+      if (hit.exp + tolerance > Date.now() / 1000) {
+        verified.set(token, hit);
+        await checkSession(token);
+        return { ...hit };
+      }
+    }
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(token, keys, {
@@ -88,7 +106,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         issuer: options.issuer,
         audience: options.audience,
         typ: 'at+jwt',
-        clockTolerance: options.clockTolerance ?? 1,
+        clockTolerance: tolerance,
         requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
       }));
     } catch (cause) {
@@ -101,10 +119,20 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     if (typeof payload.sid !== 'string')
       throw new VerifyError('invalid_token', 'The access token has no session.');
+    const claims = payload as unknown as RotorClaims;
+    if (cacheSize > 0) {
+      verified.set(token, claims);
+      if (verified.size > cacheSize) verified.delete(verified.keys().next().value!);
+    }
+    await checkSession(token);
+    return { ...claims };
+  }
+
+  /** Strict mode: the session must still be active, whatever the cache says. */
+  async function checkSession(token: string): Promise<void> {
     if (introspect && !(await introspect(token))) {
       throw new VerifyError('session_revoked', 'This session was signed out or revoked.');
     }
-    return payload as unknown as RotorClaims;
   }
 
   return {

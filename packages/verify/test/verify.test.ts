@@ -15,16 +15,18 @@ import { rotorHono } from '@rotor/verify/hono';
 const ISSUER = 'https://auth.example.test';
 let privateKey: CryptoKey;
 let verifier: Verifier;
+let keysForTest: ReturnType<typeof createLocalJWKSet>;
 
 beforeAll(async () => {
   const pair = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
   privateKey = pair.privateKey;
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'EdDSA' };
+  keysForTest = createLocalJWKSet({ keys: [jwk] });
   verifier = createVerifier({
     issuer: ISSUER,
     audience: 'rotor',
     jwksUri: `${ISSUER}/jwks`,
-    keys: createLocalJWKSet({ keys: [jwk] }),
+    keys: keysForTest,
   });
 });
 
@@ -72,6 +74,24 @@ describe('createVerifier', () => {
     ['empty', async () => '', 'missing_token'],
   ])('refuses a token %s', async (_label, make, code) => {
     expect(await codeOf(verifier.verify(await make()))).toBe(code);
+  });
+
+  it('remembers verified tokens only until they expire, and never a token that failed', async () => {
+    const cached = createVerifier({
+      issuer: ISSUER,
+      audience: 'rotor',
+      jwksUri: `${ISSUER}/jwks`,
+      keys: keysForTest,
+      cacheSize: 2,
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const short = await token({ exp: now + 2 });
+    expect((await cached.verify(short)).sub).toBe('user-1');
+    expect((await cached.verify(short)).sub).toBe('user-1'); // from the cache
+    const tampered = `${short.slice(0, -3)}AAA`;
+    expect(await codeOf(cached.verify(tampered))).toBe('invalid_token');
+    await new Promise((resolve) => setTimeout(resolve, 3_100)); // past exp and the 1 s leeway
+    expect(await codeOf(cached.verify(short))).toBe('token_expired');
   });
 
   it('finds the token in the Authorization header first, then the rotor_access cookie', () => {

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRotor, ManualClock, type Rotor } from '@rotor/server';
+import { createRotor, createServer, ManualClock, type Rotor } from '@rotor/server';
 import { DIALECTS, PASSWORD, tempDir, testConfig } from './helpers.js';
 
 const { dir, cleanup } = tempDir();
@@ -60,6 +60,26 @@ for (const dialect of DIALECTS) {
       } finally {
         await a.close();
         await b.close();
+      }
+    });
+  });
+
+  describe.skipIf(!dialect.available)(`scheduled key rotation [${dialect.name}]`, () => {
+    it('ROTOR_KEY_ROTATION rotates the signing key once it is that old', async () => {
+      const clock = new ManualClock(Date.now());
+      const config = await testConfig(dir, { ROTOR_KEY_ROTATION: '2s' }, dialect.name);
+      const app = await createServer(config, { clock, logger: false });
+      try {
+        const first = app.rotor.keys.current.kid;
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        expect(app.rotor.keys.current.kid).toBe(first); // not due yet on the (frozen) clock
+        clock.advance(2_000);
+        await expect
+          .poll(() => app.rotor.keys.current.kid, { timeout: 3_000, interval: 100 })
+          .not.toBe(first);
+        expect(app.rotor.keys.jwks().keys.map((k) => k.kid)).toContain(first); // still published
+      } finally {
+        await app.close();
       }
     });
   });

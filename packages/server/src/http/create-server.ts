@@ -77,8 +77,10 @@ export async function createServer(
   });
   app.decorate('rotor', rotor);
   const stopPruning = schedulePruning(app, rotor);
+  const stopRotating = scheduleKeyRotation(app, rotor);
   app.addHook('onClose', async () => {
     stopPruning();
+    stopRotating();
     await rotor.close();
   });
 
@@ -156,6 +158,39 @@ function schedulePruning(app: FastifyInstance, rotor: Rotor): () => void {
       )
       .finally(() => (running = false));
   }, interval * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/**
+ * The optional key-rotation schedule (`ROTOR_KEY_ROTATION`): when the signing key is that old, a new
+ * one takes over. The age is checked after re-reading the keys, so an instance that sees a rotation
+ * made elsewhere does not rotate again; two instances rotating in the same instant only publish one
+ * extra key, which retires like any other.
+ */
+function scheduleKeyRotation(app: FastifyInstance, rotor: Rotor): () => void {
+  const age = rotor.config.keyRotation * 1000;
+  if (age === 0) return () => {};
+  const due = () => rotor.clock.now() - rotor.keys.current.createdAt >= age;
+  let running = false;
+  const timer = setInterval(
+    () => {
+      if (running || !due()) return;
+      running = true;
+      rotor.keys
+        .reload()
+        .then(async () => {
+          if (!due()) return;
+          const key = await rotor.keys.rotate(rotor.config.accessTtl);
+          app.log.info({ kid: key.kid }, 'signing key rotated on schedule');
+        })
+        .catch((error: unknown) =>
+          app.log.warn({ err: error }, 'scheduled key rotation failed; will retry'),
+        )
+        .finally(() => (running = false));
+    },
+    Math.min(60_000, Math.max(250, age / 4)),
+  );
   timer.unref();
   return () => clearInterval(timer);
 }

@@ -18,7 +18,7 @@ import { openStore } from './store/open-store.js';
 import type { SessionRow, Store, UserRow } from './store/store.js';
 import { AccessTokens, type AccessTokenClaims } from './tokens/access-token.js';
 import { hashRefreshToken, isRefreshTokenShape } from './tokens/refresh-token.js';
-import { loadHmacKey } from './tokens/secrets.js';
+import { loadHmacKey, signingKeySeal } from './tokens/secrets.js';
 import { KeyRing } from './tokens/signing-keys.js';
 
 /** What a successful login or refresh hands out; the HTTP layer shapes it per delivery. */
@@ -112,7 +112,7 @@ export async function createRotor(
       ...(options.onIdleError && { onIdleError: options.onIdleError }),
     }));
   try {
-    const keys = await KeyRing.load(store, clock);
+    const keys = await KeyRing.load(store, clock, signingKeySeal(config.secret));
     const hmacKey = await loadHmacKey(store, clock, config.secret);
     return assemble(config, store, clock, keys, hmacKey, ownsStore);
   } catch (error) {

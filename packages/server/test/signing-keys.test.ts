@@ -1,6 +1,12 @@
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRotor, createServer, ManualClock, type Rotor } from '@rotor/server';
+import {
+  createRotor,
+  createServer,
+  ManualClock,
+  type KyselyStore,
+  type Rotor,
+} from '@rotor/server';
 import { DIALECTS, PASSWORD, tempDir, testConfig } from './helpers.js';
 
 const { dir, cleanup } = tempDir();
@@ -63,6 +69,46 @@ for (const dialect of DIALECTS) {
       }
     });
   });
+
+  describe.skipIf(!dialect.available)(
+    `signing keys sealed with ROTOR_SECRET [${dialect.name}]`,
+    () => {
+      it('keeps private keys encrypted at rest, opens them with the same secret, refuses another', async () => {
+        const secret = 'a-long-configured-secret-of-32-characters!';
+        const config = await testConfig(dir, { ROTOR_SECRET: secret }, dialect.name);
+        const first = await createRotor(config);
+        await first.register({ email: 'sealed@example.com', password: PASSWORD });
+        const grant = await first.login({
+          email: 'sealed@example.com',
+          password: PASSWORD,
+          deviceName: null,
+          delivery: 'body',
+          ...client,
+        });
+        const rows = await (first.store as KyselyStore).db
+          .selectFrom('signing_keys')
+          .select('private_jwk')
+          .execute();
+        await first.close();
+        expect(rows).toHaveLength(1);
+        expect(rows[0]!.private_jwk.split('.')).toHaveLength(5); // a compact JWE, not a JWK
+        expect(rows[0]!.private_jwk).not.toContain('"d"');
+
+        const again = await createRotor(config);
+        expect((await again.authenticate(grant.accessToken)).user.email).toBe('sealed@example.com');
+        await again.close();
+        for (const env of [
+          { ...config, secret: 'another-secret-that-is-32-characters-long' },
+          { ...config, secret: undefined },
+        ]) {
+          await expect(createRotor(env)).rejects.toMatchObject({
+            name: 'ConfigError',
+            variable: 'ROTOR_SECRET',
+          });
+        }
+      });
+    },
+  );
 
   describe.skipIf(!dialect.available)(`scheduled key rotation [${dialect.name}]`, () => {
     it('ROTOR_KEY_ROTATION rotates the signing key once it is that old', async () => {

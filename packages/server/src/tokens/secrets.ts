@@ -30,3 +30,13 @@ export async function loadHmacKey(
   if (stored === undefined) throw new Error('the refresh HMAC key could not be stored');
   return new Uint8Array(Buffer.from(stored, 'base64url'));
 }
+
+/**
+ * The key that seals signing keys at rest: derived from `ROTOR_SECRET` (HKDF, its own label), or
+ * none when no secret is configured (the keys are then stored as plain JWKs, as the database is).
+ */
+export function signingKeySeal(secret: string | undefined): Uint8Array | undefined {
+  return secret === undefined
+    ? undefined
+    : new Uint8Array(hkdfSync('sha256', secret, 'rotor', 'signing_key_seal', 32));
+}

@@ -1,5 +1,7 @@
 import {
   calculateJwkThumbprint,
+  compactDecrypt,
+  CompactEncrypt,
   exportJWK,
   generateKeyPair,
   importJWK,
@@ -7,6 +9,7 @@ import {
   type JWK,
 } from 'jose';
 import type { Clock } from '../clock.js';
+import { ConfigError } from '../errors.js';
 import type { SigningKeyRow, Store } from '../store/store.js';
 
 const INITIAL_KEY_SECRET = 'signing_key:initial';
@@ -47,16 +50,18 @@ export class KeyRing {
   private constructor(
     private readonly store: Store,
     private readonly clock: Clock,
+    /** Seals private keys at rest (AES-256-GCM, from `ROTOR_SECRET`); none: stored as plain JWK. */
+    private readonly seal: Uint8Array | undefined,
   ) {}
 
   /** Loads the keys, generating the first one when the database has none. */
-  static async load(store: Store, clock: Clock): Promise<KeyRing> {
-    const ring = new KeyRing(store, clock);
+  static async load(store: Store, clock: Clock, seal?: Uint8Array): Promise<KeyRing> {
+    const ring = new KeyRing(store, clock, seal);
     await ring.reload();
     if (ring.#keys.length === 0) {
       // Instances starting at once on an empty database must agree on one key: the first proposal
       // written under a fixed name wins (a primary-key conflict), and everyone installs that one.
-      const proposal = JSON.stringify(await generateSigningKey(clock.now()));
+      const proposal = JSON.stringify(await generateSigningKey(clock.now(), seal));
       await store.insertSecretIfAbsent(INITIAL_KEY_SECRET, proposal, clock.now());
       const agreed = JSON.parse(
         (await store.findSecret(INITIAL_KEY_SECRET)) ?? proposal,
@@ -84,7 +89,9 @@ export class KeyRing {
     const rows = await this.store.listSigningKeys();
     const now = this.clock.now();
     this.#keys = await Promise.all(
-      rows.filter((row) => row.retired_at === null || row.retired_at > now).map(toSigningKey),
+      rows
+        .filter((row) => row.retired_at === null || row.retired_at > now)
+        .map((row) => toSigningKey(row, this.seal)),
     );
   }
 
@@ -105,7 +112,7 @@ export class KeyRing {
    */
   async rotate(accessTtl: number): Promise<SigningKey> {
     const now = this.clock.now();
-    const row = await generateSigningKey(now);
+    const row = await generateSigningKey(now, this.seal);
     await this.store.transaction(async (tx) => {
       await tx.insertSigningKey(row);
       await tx.retireSigningKeys(row.kid, now + (accessTtl + RETIRE_MARGIN_S) * 1000);
@@ -155,7 +162,10 @@ export class KeyRing {
   }
 }
 
-async function generateSigningKey(now: number): Promise<SigningKeyRow> {
+async function generateSigningKey(
+  now: number,
+  seal: Uint8Array | undefined,
+): Promise<SigningKeyRow> {
   const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, {
     crv: 'Ed25519',
     extractable: true,
@@ -167,21 +177,48 @@ async function generateSigningKey(now: number): Promise<SigningKeyRow> {
     kid,
     alg: SIGNING_ALG,
     public_jwk: JSON.stringify({ ...publicJwk, kid, alg: SIGNING_ALG, use: 'sig' }),
-    private_jwk: JSON.stringify(privateJwk),
+    private_jwk: seal
+      ? await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(privateJwk)))
+          .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
+          .encrypt(seal)
+      : JSON.stringify(privateJwk),
     created_at: now,
     retired_at: null,
   };
 }
 
-async function toSigningKey(row: SigningKeyRow): Promise<SigningKey> {
+async function toSigningKey(row: SigningKeyRow, seal: Uint8Array | undefined): Promise<SigningKey> {
   const publicJwk = JSON.parse(row.public_jwk) as JWK;
   return {
     kid: row.kid,
     alg: row.alg,
-    privateKey: (await importJWK(JSON.parse(row.private_jwk) as JWK, row.alg)) as CryptoKey,
+    privateKey: (await importJWK(await privateJwkOf(row, seal), row.alg)) as CryptoKey,
     publicKey: (await importJWK(publicJwk, row.alg)) as CryptoKey,
     publicJwk,
     createdAt: row.created_at,
     retiresAt: row.retired_at,
   };
+}
+
+/** The private JWK of a row: plain JSON, or a JWE sealed with the key derived from `ROTOR_SECRET`. */
+async function privateJwkOf(row: SigningKeyRow, seal: Uint8Array | undefined): Promise<JWK> {
+  if (row.private_jwk.startsWith('{')) return JSON.parse(row.private_jwk) as JWK;
+  if (!seal) {
+    throw new ConfigError(
+      'ROTOR_SECRET',
+      'the signing keys in the database are sealed: set the ROTOR_SECRET they were sealed with',
+    );
+  }
+  try {
+    const { plaintext } = await compactDecrypt(row.private_jwk, seal, {
+      contentEncryptionAlgorithms: ['A256GCM'],
+      keyManagementAlgorithms: ['dir'],
+    });
+    return JSON.parse(new TextDecoder().decode(plaintext)) as JWK;
+  } catch {
+    throw new ConfigError(
+      'ROTOR_SECRET',
+      `does not open signing key ${row.kid}: it is not the secret the key was sealed with`,
+    );
+  }
 }

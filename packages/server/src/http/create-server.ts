@@ -145,21 +145,14 @@ export async function createServer(
 function schedulePruning(app: FastifyInstance, rotor: Rotor): () => void {
   const interval = rotor.config.pruneInterval;
   if (interval === 0) return () => {};
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    rotor
-      .prune()
-      .then(
-        (report) =>
-          app.log.info({ pruned: report }, 'retention: pruned ended sessions and old tokens'),
-        (error: unknown) => app.log.warn({ err: error }, 'retention: pruning failed; will retry'),
-      )
-      .finally(() => (running = false));
-  }, interval * 1000);
-  timer.unref();
-  return () => clearInterval(timer);
+  return repeat(interval * 1000, async () => {
+    try {
+      const report = await rotor.prune();
+      app.log.info({ pruned: report }, 'retention: pruned ended sessions and old tokens');
+    } catch (error) {
+      app.log.warn({ err: error }, 'retention: pruning failed; will retry');
+    }
+  });
 }
 
 /**
@@ -172,25 +165,30 @@ function scheduleKeyRotation(app: FastifyInstance, rotor: Rotor): () => void {
   const age = rotor.config.keyRotation * 1000;
   if (age === 0) return () => {};
   const due = () => rotor.clock.now() - rotor.keys.current.createdAt >= age;
+  return repeat(Math.min(60_000, Math.max(250, age / 4)), async () => {
+    if (!due()) return;
+    try {
+      await rotor.keys.reload();
+      if (!due()) return;
+      const key = await rotor.keys.rotate(rotor.config.accessTtl);
+      app.log.info({ kid: key.kid }, 'signing key rotated on schedule');
+    } catch (error) {
+      app.log.warn({ err: error }, 'scheduled key rotation failed; will retry');
+    }
+  });
+}
+
+/**
+ * Runs `task` every `ms` in the background, never two at once, without keeping the process alive;
+ * returns the function that stops it.
+ */
+function repeat(ms: number, task: () => Promise<void>): () => void {
   let running = false;
-  const timer = setInterval(
-    () => {
-      if (running || !due()) return;
-      running = true;
-      rotor.keys
-        .reload()
-        .then(async () => {
-          if (!due()) return;
-          const key = await rotor.keys.rotate(rotor.config.accessTtl);
-          app.log.info({ kid: key.kid }, 'signing key rotated on schedule');
-        })
-        .catch((error: unknown) =>
-          app.log.warn({ err: error }, 'scheduled key rotation failed; will retry'),
-        )
-        .finally(() => (running = false));
-    },
-    Math.min(60_000, Math.max(250, age / 4)),
-  );
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    void task().finally(() => (running = false));
+  }, ms);
   timer.unref();
   return () => clearInterval(timer);
 }

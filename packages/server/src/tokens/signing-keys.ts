@@ -145,20 +145,18 @@ export class KeyRing {
 
   /** The verification key for `kid`, if it is one of ours and not retired. */
   find(kid: string): SigningKey | undefined {
-    const now = this.clock.now();
-    return this.#keys.find(
-      (key) => key.kid === kid && (key.retiresAt === null || key.retiresAt > now),
-    );
+    return this.#published().find((key) => key.kid === kid);
   }
 
   /** The public keys, as published at `/.well-known/jwks.json`. */
   jwks(): { keys: JWK[] } {
+    return { keys: this.#published().map((key) => key.publicJwk) };
+  }
+
+  /** The keys not yet retired: the signing key and those whose tokens may still be live. */
+  #published(): SigningKey[] {
     const now = this.clock.now();
-    return {
-      keys: this.#keys
-        .filter((k) => k.retiresAt === null || k.retiresAt > now)
-        .map((k) => k.publicJwk),
-    };
+    return this.#keys.filter((key) => key.retiresAt === null || key.retiresAt > now);
   }
 }
 

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, copyFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
+import { freePort } from '@rotor/testkit';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,14 +27,6 @@ let app: FastifyInstance;
 let base: string;
 let browser: Browser;
 let counter = 0;
-
-async function freePort(): Promise<number> {
-  const server = createHttpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 beforeAll(async () => {
   if (!CHROMIUM) return;

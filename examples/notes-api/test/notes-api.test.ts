@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
+import { freePort } from '@rotor/testkit';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -15,14 +15,6 @@ let rotor: FastifyInstance;
 let issuer: string;
 let stateless: { app: FastifyInstance; url: string };
 let strict: { app: FastifyInstance; url: string };
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function startApi(strictMode: boolean) {
   const verifier = createVerifier({

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers.js';
-import { freePort } from './postgres-server.js';
+import { freePort } from '@rotor/testkit';
 import { ROTOR_BIN } from './rotor-process.js';
 
 const run = promisify(execFile);

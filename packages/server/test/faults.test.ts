@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createServer, loadConfig, openStore } from '@rotor/server';
 import { DIALECTS, newDatabaseUrl, PASSWORD, tempDir } from './helpers.js';
-import { findPostgresBin, startPostgres, type PostgresServer } from './postgres-server.js';
+import { findPostgresBin, startPostgres, type PostgresServer } from '@rotor/testkit';
 import { call, startRotorProcess, type RotorProcess } from './rotor-process.js';
 
 const { dir, cleanup } = tempDir();

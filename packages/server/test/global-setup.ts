@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { findPostgresBin, startPostgres } from './postgres-server.js';
+import { findPostgresBin, startPostgres } from '@rotor/testkit';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '@rotor/server';
 import type { FastifyInstance } from 'fastify';
 import { DIALECTS, PASSWORD, tempDir, testConfig } from './helpers.js';
-import { freePort } from './postgres-server.js';
+import { freePort } from '@rotor/testkit';
 
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);

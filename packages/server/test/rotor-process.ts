@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { freePort } from './postgres-server.js';
+import { freePort } from '@rotor/testkit';
 
 const require = createRequire(import.meta.url);
 const packageJson = require.resolve('@rotor/server/package.json');

@@ -9,4 +9,9 @@ export {
   type Verifier,
   type VerifierOptions,
 } from './verifier.js';
+export {
+  createAccessTokenCheck,
+  type AccessTokenCheckOptions,
+  type TokenHeader,
+} from './token-check.js';
 export { VerifyError, type VerifyErrorCode } from './errors.js';

@@ -1,3 +1,7 @@
+/**
+ * `@rotor/testkit` (private): what Rotor's tests and benchmarks share, free loopback ports and
+ * throwaway PostgreSQL servers, so each suite does not grow its own copy.
+ */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -37,12 +41,22 @@ export interface PostgresServer {
   destroy(): void;
 }
 
+export interface StartPostgresOptions {
+  /** `off` (default, tests): no fsync at all; `on` (benchmarks): PostgreSQL's own defaults. */
+  durability?: 'on' | 'off';
+  /** More `name=value` server settings. */
+  settings?: string[];
+}
+
 /**
  * A throwaway PostgreSQL server: initdb into a temporary folder, listening on 127.0.0.1 on a free
- * port, durability off (test data only). initdb refuses to run as root, so as root it runs as the
- * `postgres` user that Debian's package creates.
+ * port, durability off unless asked (test data only). initdb refuses to run as root, so as root it
+ * runs as the `postgres` user that Debian's package creates.
  */
-export async function startPostgres(bin: string): Promise<PostgresServer> {
+export async function startPostgres(
+  bin: string,
+  { durability = 'off', settings = [] }: StartPostgresOptions = {},
+): Promise<PostgresServer> {
   const dir = mkdtempSync(join(tmpdir(), 'rotor-pg-'));
   const data = join(dir, 'data');
   const asRoot = process.getuid?.() === 0;
@@ -72,10 +86,11 @@ export async function startPostgres(bin: string): Promise<PostgresServer> {
     '-c listen_addresses=127.0.0.1',
     `-p ${port}`,
     `-k ${dir}`,
-    '-c fsync=off',
-    '-c synchronous_commit=off',
-    '-c full_page_writes=off',
     '-c max_connections=300',
+    ...(durability === 'off'
+      ? ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']
+      : []),
+    ...settings.map((setting) => `-c ${setting}`),
   ].join(' ');
   const start = () =>
     run('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-o', options, '-w', '-t', '30', 'start']);

@@ -1,24 +1,56 @@
 // `npm run bench`: every row measures Rotor and its reference in the same run, interleaved, and
-// prints one table. Never part of `npm test`: timings belong here, not in assertions.
+// prints one table per row. Never part of `npm test`: timings belong here, not in assertions.
 import { cpus } from 'node:os';
+import { findPostgresBin, startPostgres } from '@rotor/testkit';
+import { benchHttpRoute, HAS_WRK } from './http-route.js';
+import { HAS_TASKSET } from './lib/processes.js';
+import { formatSpread, printTable } from './lib/stats.js';
 import { benchVerify } from './verify.js';
 
-const rows = await benchVerify();
-const width = Math.max(...rows.map((r) => r.name.length));
 console.log(
-  `\nRotor benchmarks: node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'})`,
+  `Rotor benchmarks: node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${new Date().toISOString()}`,
 );
-console.log(
-  '\n1. Access-token verification in process (EdDSA), one core; ratio to raw node:crypto\n',
+
+const verify = await benchVerify();
+printTable(
+  '1. Access-token verification in process (EdDSA), one core; ratio to raw node:crypto',
+  ['candidate', 'ops/s', '× raw', 'spread'],
+  verify.map((r) => [
+    r.name,
+    Math.round(r.opsPerSecond),
+    r.ratio.toFixed(2),
+    formatSpread(r.spread),
+  ]),
 );
-console.log(`${'candidate'.padEnd(width)}  ${'ops/s'.padStart(9)}  ${'× raw'.padStart(6)}  spread`);
-for (const row of rows) {
-  const spread = `${row.spread[0].toFixed(2)}–${row.spread[1].toFixed(2)}`;
-  console.log(
-    `${row.name.padEnd(width)}  ${Math.round(row.opsPerSecond).toString().padStart(9)}  ${row.ratio.toFixed(2).padStart(6)}  ${spread}`,
-  );
+
+if (!HAS_WRK) {
+  console.log('\n2. Protected HTTP route: SKIPPED, wrk is not installed (apt-get install wrk).');
+} else {
+  const bin = findPostgresBin();
+  // PostgreSQL's own durability defaults, except synchronous_commit=off: the same promise as
+  // SQLite's synchronous=NORMAL in WAL (a crash of the machine may lose the last commits).
+  const postgres = bin
+    ? await startPostgres(bin, { durability: 'on', settings: ['synchronous_commit=off'] })
+    : undefined;
+  try {
+    const route = await benchHttpRoute({ postgresUrl: postgres?.url });
+    printTable(
+      `2. Protected HTTP route, wrk -t1 -c32, 64 tokens, server ${HAS_TASKSET ? 'pinned to one core' : 'unpinned'}; ratio to the bare route`,
+      ['candidate', 'req/s', '× bare', 'spread', 'p50 ms', 'p99 ms'],
+      route.map((r) => [
+        r.name,
+        Math.round(r.rps),
+        r.ratio.toFixed(2),
+        formatSpread(r.spread),
+        r.p50.toFixed(2),
+        r.p99.toFixed(2),
+      ]),
+    );
+  } finally {
+    postgres?.destroy();
+  }
 }
 console.log(
-  '\nRows 2 (protected HTTP route under wrk) and 3 (refresh throughput, SQLite and PostgreSQL,',
+  '\nRows 3 (refresh throughput and latency, SQLite and PostgreSQL, better-auth peer), 4 (login with',
 );
-console.log('with better-auth as the peer) are not built yet: see the open benchmark issue.');
+console.log('argon2id) and 5 (scale to 1M sessions) are not built yet: see docs/benchmarks.md.');

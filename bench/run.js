@@ -5,6 +5,7 @@ import { findPostgresBin, startPostgres } from '@rotor/testkit';
 import { benchHttpRoute, HAS_WRK } from './http-route.js';
 import { HAS_TASKSET } from './lib/processes.js';
 import { formatSpread, printTable } from './lib/stats.js';
+import { benchLogin, OWASP_ARGON2ID } from './login.js';
 import { benchVerify } from './verify.js';
 
 console.log(
@@ -50,7 +51,31 @@ if (!HAS_WRK) {
     postgres?.destroy();
   }
 }
-console.log(
-  '\nRows 3 (refresh throughput and latency, SQLite and PostgreSQL, better-auth peer), 4 (login with',
+const login = await benchLogin();
+printTable(
+  `4. Login (argon2id, OWASP parameters m=${OWASP_ARGON2ID.memoryCost} KiB t=${OWASP_ARGON2ID.timeCost} p=${OWASP_ARGON2ID.parallelism}), SQLite, 4 concurrent clients; ratio to argon2id verification alone`,
+  ['candidate', 'per s', '× limit', 'p50 ms', 'p99 ms', 'peak MiB'],
+  [
+    [
+      'argon2id verify alone, one thread (limit)',
+      login.rawPerSecond.toFixed(1),
+      '1.00',
+      '',
+      '',
+      '',
+    ],
+    [
+      'Rotor POST /auth/login',
+      login.perSecond.toFixed(1),
+      login.ratio.toFixed(2),
+      login.p50.toFixed(1),
+      login.p99.toFixed(1),
+      login.peakMiB?.toFixed(0) ?? '?',
+    ],
+  ],
 );
-console.log('argon2id) and 5 (scale to 1M sessions) are not built yet: see docs/benchmarks.md.');
+
+console.log(
+  '\nRows 3 (refresh throughput and latency, SQLite and PostgreSQL, better-auth peer) and 5 (scale',
+);
+console.log('to 1M sessions) are not built yet: see docs/benchmarks.md.');

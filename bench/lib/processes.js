@@ -2,6 +2,7 @@
 // generators. Servers are pinned to CPU 0 and load generators to CPU 1 when `taskset` exists, so
 // the server under test gets one core of its own, as in the issue's reference numbers.
 import { spawn, spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { freePort } from '@rotor/testkit';
@@ -66,7 +67,6 @@ export function startRotor(databaseUrl, env = {}) {
 /** Peak resident memory of a process, in MiB (Linux `VmHWM`); undefined elsewhere. */
 export async function peakMemoryMiB(pid) {
   try {
-    const { readFile } = await import('node:fs/promises');
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const match = /VmHWM:\s+(\d+) kB/.exec(status);
     return match ? Number(match[1]) / 1024 : undefined;

@@ -1,6 +1,7 @@
 // Bench users: registered and signed in over HTTP as a mobile client would (tokens in the body).
 
-const PASSWORD = 'correct horse battery staple';
+/** Every bench user's password. */
+export const PASSWORD = 'correct horse battery staple';
 
 async function post(url, path, body, headers = {}) {
   const response = await fetch(`${url}${path}`, {

@@ -16,7 +16,15 @@ export {
 } from './rotor.js';
 export { openStore, migrate } from './store/open-store.js';
 export { KyselyStore } from './store/kysely-store.js';
-export type { Store, UserRow, SessionRow, TokenRow, RevokeReason } from './store/store.js';
+export type {
+  Store,
+  UserRow,
+  SessionRow,
+  SessionWithUser,
+  TokenRow,
+  RevokeReason,
+} from './store/store.js';
+export type { SessionStateListener, ChangeWatch, ExternalChanges } from './store/changes.js';
 export type { Database } from './store/schema.js';
 export type { SessionContext, SessionPolicy } from './sessions/context.js';
 export { startSession, type IssuedSession } from './sessions/start-session.js';

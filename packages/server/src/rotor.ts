@@ -12,6 +12,7 @@ import {
 } from './sessions/end-sessions.js';
 import { pruneExpired, type PruneReport } from './sessions/prune.js';
 import { rotateRefreshToken } from './sessions/rotate-refresh-token.js';
+import { SessionStateCache } from './sessions/session-cache.js';
 import { assertSessionActive, sessionEndsAt } from './sessions/session-state.js';
 import { startSession, type IssuedSession } from './sessions/start-session.js';
 import { openStore } from './store/open-store.js';
@@ -147,6 +148,10 @@ function assemble(
     now: () => Math.floor(clock.now() / 1000),
   });
 
+  // The session-state check of every authenticated request, cached while the store vouches for it.
+  const sessionStates = new SessionStateCache(store);
+  const readSessionState = (id: string) => store.findSessionWithUser(id);
+
   /** Signs the access token of a grant; it never outlives its session (DESIGN.md, 4). */
   async function grant(
     user: UserRow,
@@ -210,15 +215,12 @@ function assemble(
     },
     async authenticate(accessToken) {
       const claims = await accessTokens.verify(accessToken);
-      const session = await store.findSession(claims.sid);
-      if (!session || session.user_id !== claims.sub) {
+      const state = await sessionStates.get(claims.sid, readSessionState);
+      if (!state || state.session.user_id !== claims.sub) {
         throw new RotorError('invalid_token', 'The access token names no session of this user.');
       }
-      assertSessionActive(session, clock.now());
-      const user = await store.findUserById(claims.sub);
-      if (!user)
-        throw new RotorError('session_revoked', 'The account of this session no longer exists.');
-      return { claims, session, user };
+      assertSessionActive(state.session, clock.now());
+      return { claims, session: state.session, user: state.user };
     },
     logoutWithRefreshToken: (refreshToken) => endSessionByRefreshToken(sessions, refreshToken),
     logoutSession: (sessionId) => endSession(sessions, sessionId),
@@ -226,6 +228,9 @@ function assemble(
     revokeSession: (userId, sessionId) => revokeUserSession(sessions, userId, sessionId),
     listSessions: (userId) => store.listActiveSessions(userId, clock.now()),
     prune: () => pruneExpired(store, clock, config.retention),
-    close: () => (ownsStore ? store.close() : Promise.resolve()),
+    async close() {
+      await sessionStates.close();
+      if (ownsStore) await store.close();
+    },
   };
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RotorError } from '../errors.js';
 import { guessDeviceName } from '../lib/device-name.js';
+import type { SessionRow } from '../store/store.js';
 import type { Rotor } from '../rotor.js';
 import { accessTokenOf, authenticate, principalOf } from './authenticate.js';
 import {
@@ -149,9 +150,20 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     return reply.code(204).send();
   });
 
-  app.get('/auth/me', protectedRoute, async (request) => {
+  // The answer depends on the session and user rows only; while the session-state cache holds those
+  // rows (the same objects), their JSON is reused instead of formatted again on every request.
+  const meBodies = new WeakMap<SessionRow, string>();
+  app.get('/auth/me', protectedRoute, async (request, reply) => {
     const { user, session } = principalOf(request);
-    return { user: presentUser(user), session: presentSession(session, session.id) };
+    let body = meBodies.get(session);
+    if (body === undefined) {
+      body = JSON.stringify({
+        user: presentUser(user),
+        session: presentSession(session, session.id),
+      });
+      meBodies.set(session, body);
+    }
+    return reply.type('application/json; charset=utf-8').send(body);
   });
 
   app.get('/auth/sessions', protectedRoute, async (request) => {

@@ -9,6 +9,7 @@ import { authRoutes } from './auth-routes.js';
 import { assertSameOrigin } from './csrf.js';
 import { ACCESS_COOKIE } from './delivery.js';
 import { errorHandler, sendError, toRotorError } from './error-handler.js';
+import { lazyChildLoggerFactory } from './lazy-logger.js';
 import { demoRoutes, findDemoDir } from './demo-routes.js';
 import { oauthRoutes } from './oauth-routes.js';
 import { systemRoutes } from './system-routes.js';
@@ -23,6 +24,14 @@ declare module 'fastify' {
     csrf?: boolean;
   }
 }
+
+/** On every response. */
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'cross-origin-resource-policy': 'same-origin',
+} as const;
 
 /** API.md: request bodies are limited to 64 KiB. */
 const BODY_LIMIT = 64 * 1024;
@@ -62,6 +71,7 @@ export async function createServer(
     bodyLimit: BODY_LIMIT,
     trustProxy: config.trustProxy,
     genReqId: () => randomUUID(),
+    childLoggerFactory: lazyChildLoggerFactory,
     requestIdHeader: false,
     return503OnClosing: true,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -107,11 +117,8 @@ export async function createServer(
   });
 
   app.addHook('onRequest', async (request, reply) => {
+    reply.headers(SECURITY_HEADERS);
     reply.header('x-request-id', request.id);
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
-    reply.header('x-frame-options', 'DENY');
-    reply.header('cross-origin-resource-policy', 'same-origin');
     if (request.url.startsWith('/auth/')) reply.header('cache-control', 'no-store');
     // API.md: the CSRF check comes first on every cookie-authenticated request.
     if (request.routeOptions.config?.csrf || request.cookies[ACCESS_COOKIE] !== undefined) {

@@ -1,6 +1,29 @@
 import type { Kysely, Transaction } from 'kysely';
+import {
+  noExternalChanges,
+  type ChangeWatch,
+  type ExternalChanges,
+  type SessionStateListener,
+} from './changes.js';
 import type { Database } from './schema.js';
-import type { RevokeReason, SessionRow, SigningKeyRow, Store, TokenRow, UserRow } from './store.js';
+import type {
+  RevokeReason,
+  SessionRow,
+  SessionWithUser,
+  SigningKeyRow,
+  Store,
+  TokenRow,
+  UserRow,
+} from './store.js';
+
+export interface KyselyStoreOptions {
+  /** Runs on {@link KyselyStore.close}; defaults to destroying `db`. */
+  onClose?: () => Promise<void>;
+  /** Other processes' writes, per dialect; without it no cache may answer. */
+  changes?: ExternalChanges;
+}
+
+type Change = (listener: SessionStateListener) => void;
 
 /**
  * The {@link Store} over Kysely: portable SQL that SQLite and PostgreSQL both run.
@@ -9,10 +32,22 @@ import type { RevokeReason, SessionRow, SigningKeyRow, Store, TokenRow, UserRow 
 export class KyselyStore implements Store {
   readonly #db: Kysely<Database>;
   readonly #onClose: () => Promise<void>;
+  readonly #changes: ExternalChanges;
+  readonly #listeners: Set<SessionStateListener>;
+  /** In a transaction: the changes to report again once it has ended. */
+  readonly #pending: Change[] | undefined;
 
-  constructor(db: Kysely<Database>, onClose: () => Promise<void> = () => db.destroy()) {
+  constructor(
+    db: Kysely<Database>,
+    options: KyselyStoreOptions = {},
+    /** Internal: a transaction's store shares its parent's listeners. */
+    shared?: { listeners: Set<SessionStateListener>; pending: Change[] },
+  ) {
     this.#db = db;
-    this.#onClose = onClose;
+    this.#onClose = options.onClose ?? (() => db.destroy());
+    this.#changes = options.changes ?? noExternalChanges;
+    this.#listeners = shared?.listeners ?? new Set();
+    this.#pending = shared?.pending;
   }
 
   /** The underlying Kysely instance, for migrations and maintenance commands. */
@@ -22,7 +57,37 @@ export class KyselyStore implements Store {
 
   async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
     if (this.#db.isTransaction) return fn(this);
-    return this.#db.transaction().execute((trx: Transaction<Database>) => fn(new KyselyStore(trx)));
+    const pending: Change[] = [];
+    const shared = { listeners: this.#listeners, pending };
+    try {
+      return await this.#db
+        .transaction()
+        .execute((trx: Transaction<Database>) =>
+          fn(new KyselyStore(trx, { changes: this.#changes }, shared)),
+        );
+    } finally {
+      // Reported at the write and again once the transaction has ended: a cache that re-read the
+      // old row from another connection in between must forget it too (PostgreSQL).
+      for (const change of pending) this.#listeners.forEach(change);
+    }
+  }
+
+  watchSessionState(listener: SessionStateListener): ChangeWatch {
+    this.#listeners.add(listener);
+    const external = this.#changes.watch(listener);
+    return {
+      current: () => external.current(),
+      close: async () => {
+        this.#listeners.delete(listener);
+        await external.close();
+      },
+    };
+  }
+
+  /** Tells every listener now, and again after the transaction if there is one. */
+  #changed(change: Change): void {
+    this.#listeners.forEach(change);
+    this.#pending?.push(change);
   }
 
   /**
@@ -37,8 +102,9 @@ export class KyselyStore implements Store {
       .execute();
   }
 
-  close(): Promise<void> {
-    return this.#onClose();
+  async close(): Promise<void> {
+    await this.#changes.close();
+    await this.#onClose();
   }
 
   async insertUser(user: UserRow): Promise<boolean> {
@@ -81,6 +147,33 @@ export class KyselyStore implements Store {
     return row && session(row);
   }
 
+  async findSessionWithUser(id: string): Promise<SessionWithUser | undefined> {
+    const row = await this.#db
+      .selectFrom('sessions')
+      .innerJoin('users', 'users.id', 'sessions.user_id')
+      .selectAll('sessions')
+      .select([
+        'users.email as user_email',
+        'users.name as user_name',
+        'users.password_hash as user_password_hash',
+        'users.created_at as user_created_at',
+      ])
+      .where('sessions.id', '=', id)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const { user_email, user_name, user_password_hash, user_created_at, ...sessionRow } = row;
+    return {
+      session: session(sessionRow),
+      user: user({
+        id: sessionRow.user_id,
+        email: user_email,
+        name: user_name,
+        password_hash: user_password_hash,
+        created_at: user_created_at,
+      }),
+    };
+  }
+
   async listActiveSessions(userId: string, now: number): Promise<SessionRow[]> {
     const rows = await this.#db
       .selectFrom('sessions')
@@ -101,6 +194,7 @@ export class KyselyStore implements Store {
       Partial<Pick<SessionRow, 'ip' | 'user_agent' | 'delivery'>>,
   ): Promise<void> {
     await this.#db.updateTable('sessions').set(patch).where('id', '=', id).execute();
+    this.#changed((l) => l.session(id));
   }
 
   async revokeSession(id: string, now: number, reason: RevokeReason): Promise<boolean> {
@@ -110,6 +204,7 @@ export class KyselyStore implements Store {
       .where('id', '=', id)
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
+    this.#changed((l) => l.session(id));
     return Number(result.numUpdatedRows) === 1;
   }
 
@@ -120,6 +215,7 @@ export class KyselyStore implements Store {
       .where('user_id', '=', userId)
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
+    this.#changed((l) => l.user(userId));
     return Number(result.numUpdatedRows);
   }
 
@@ -164,6 +260,7 @@ export class KyselyStore implements Store {
       .deleteFrom('sessions')
       .where('id', 'in', ended)
       .executeTakeFirst();
+    this.#changed((l) => l.all());
     return Number(result.numDeletedRows);
   }
 

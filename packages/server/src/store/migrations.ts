@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 /**
  * Migrations in code, shared by every dialect: only portable types (text, bigint, integer).
@@ -83,7 +83,39 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('sessions').dropColumn('client_id').execute();
     },
   },
+  '0003_session_state_notify': {
+    // PostgreSQL only: every change of a session or user row notifies the instances' session-state
+    // caches at commit (postgres-changes.ts), whoever wrote it. SQLite needs nothing: its
+    // `data_version` tells. Row triggers, so one `revoke all` names each session it ended.
+    async up(db: Kysely<unknown>) {
+      if (!isPostgres(db)) return;
+      await sql`
+        create or replace function rotor_session_state_changed() returns trigger
+        language plpgsql as $$
+        begin
+          perform pg_notify(
+            'rotor_session_state',
+            (case when tg_table_name = 'sessions' then 's:' else 'u:' end) || old.id
+          );
+          return null;
+        end $$`.execute(db);
+      for (const table of ['sessions', 'users']) {
+        await sql`
+          create trigger ${sql.id(`${table}_state_changed`)}
+          after update or delete on ${sql.table(table)}
+          for each row execute function rotor_session_state_changed()`.execute(db);
+      }
+    },
+    async down(db: Kysely<unknown>) {
+      if (!isPostgres(db)) return;
+      await sql`drop function if exists rotor_session_state_changed() cascade`.execute(db);
+    },
+  },
 };
+
+function isPostgres(db: Kysely<unknown>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
 
 /** Supplies the migrations above to Kysely's `Migrator`. */
 export const migrationProvider: MigrationProvider = {

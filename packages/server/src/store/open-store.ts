@@ -19,13 +19,13 @@ export interface OpenStoreOptions {
  * @example const store = await openStore('sqlite:./rotor.db');
  */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<KyselyStore> {
-  const db = url.startsWith('sqlite:')
+  const { db, changes } = url.startsWith('sqlite:')
     ? openSqlite(url.slice('sqlite:'.length))
     : openPostgres(url, {
         poolSize: options.poolSize ?? 10,
         ...(options.onIdleError && { onIdleError: options.onIdleError }),
       });
-  const store = new KyselyStore(db);
+  const store = new KyselyStore(db, { changes });
   if (options.migrate !== false) {
     try {
       await migrate(store);

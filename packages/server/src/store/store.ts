@@ -1,10 +1,17 @@
 import type { Selectable } from 'kysely';
+import type { ChangeWatch, SessionStateListener } from './changes.js';
 import type { SessionsTable, SigningKeysTable, UsersTable, UserTokensTable } from './schema.js';
 
 export type UserRow = Selectable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type TokenRow = Selectable<UserTokensTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
+
+/** A session with the user it belongs to, read together. */
+export interface SessionWithUser {
+  session: SessionRow;
+  user: UserRow;
+}
 
 /** Why a session ended; kept in `sessions.revoked_reason`. */
 export type RevokeReason = 'logout' | 'logout_all' | 'revoked' | 'reuse_detected' | 'admin';
@@ -19,6 +26,11 @@ export interface Store {
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Subscribes a cache to changes of session and user rows: this store's own writes, and other
+   * processes' where the database tells (see `changes.ts`).
+   */
+  watchSessionState(listener: SessionStateListener): ChangeWatch;
 
   /** Inserts a user unless the email is taken; tells which. */
   insertUser(user: UserRow): Promise<boolean>;
@@ -27,6 +39,8 @@ export interface Store {
 
   insertSession(session: SessionRow): Promise<void>;
   findSession(id: string): Promise<SessionRow | undefined>;
+  /** The session and its user in one read (the access-token check on every request). */
+  findSessionWithUser(id: string): Promise<SessionWithUser | undefined>;
   /** The user's sessions that are neither revoked nor expired at `now`, newest first. */
   listActiveSessions(userId: string, now: number): Promise<SessionRow[]>;
   touchSession(

@@ -1,6 +1,8 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import type { ExternalChanges } from '../changes.js';
 import type { Database } from '../schema.js';
+import { postgresChanges } from './postgres-changes.js';
 
 export interface PostgresOptions {
   /** Connections per instance. */
@@ -17,7 +19,10 @@ const STATEMENT_TIMEOUT_MS = 5_000;
  * Opens a PostgreSQL pool for Rotor. Every wait is bounded, so an outage answers `503 unavailable`
  * quickly instead of hanging requests; the pool reconnects by itself when the database returns.
  */
-export function openPostgres(url: string, options: PostgresOptions): Kysely<Database> {
+export function openPostgres(
+  url: string,
+  options: PostgresOptions,
+): { db: Kysely<Database>; changes: ExternalChanges } {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolSize,
@@ -34,5 +39,6 @@ export function openPostgres(url: string, options: PostgresOptions): Kysely<Data
   const report = (error: Error) => options.onIdleError?.(error);
   pool.on('error', report);
   pool.on('connect', (client) => client.on('error', report));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, changes: postgresChanges(url, report) };
 }

@@ -1,6 +1,8 @@
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect, type SqliteDatabase as SqliteDialectDatabase } from 'kysely';
+import type { ExternalChanges } from '../changes.js';
 import type { Database } from '../schema.js';
+import { sqliteChanges } from './sqlite-changes.js';
 
 /**
  * Opens an SQLite database file for Rotor: WAL so readers never wait for the writer,
@@ -10,15 +12,16 @@ import type { Database } from '../schema.js';
  * The driver is synchronous, so the wait blocks the event loop: keep it short; a lock held longer
  * answers `503 unavailable`.
  */
-export function openSqlite(path: string): Kysely<Database> {
+export function openSqlite(path: string): { db: Kysely<Database>; changes: ExternalChanges } {
   const database = new SqliteDatabase(path);
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 1000');
-  return new Kysely<Database>({
+  const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: withStatementCache(database) }),
   });
+  return { db, changes: sqliteChanges(database) };
 }
 
 /** Distinct SQL texts Rotor runs are a few dozen; the bound only guards against a runaway caller. */

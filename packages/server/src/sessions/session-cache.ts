@@ -1,0 +1,75 @@
+import type { ChangeWatch, SessionStateListener } from '../store/changes.js';
+import type { SessionWithUser, Store } from '../store/store.js';
+
+/** Sessions are small; ten thousand cost a few MiB and cover the active devices of a busy hour. */
+const DEFAULT_CAPACITY = 10_000;
+
+/**
+ * Session and user rows for the access-token check on every request, kept only while the store
+ * vouches for them: an entry goes when the store reports a write to its session or user (this
+ * process's at once, other processes' through SQLite's `data_version` or PostgreSQL's NOTIFY), and
+ * no entry answers while the store cannot vouch. Revocation therefore stays immediate. Expiry is not
+ * cached: the caller checks the row against its clock on every hit.
+ */
+export class SessionStateCache implements SessionStateListener {
+  readonly #entries = new Map<string, SessionWithUser>();
+  readonly #capacity: number;
+  readonly #watch: ChangeWatch;
+  /** Bumped by every change, so a read that raced a change is not remembered. */
+  #generation = 0;
+
+  constructor(store: Store, capacity = DEFAULT_CAPACITY) {
+    this.#capacity = capacity;
+    this.#watch = store.watchSessionState(this);
+  }
+
+  /** The session and its user: from the cache when current, else read with `read`. */
+  async get(
+    id: string,
+    read: (id: string) => Promise<SessionWithUser | undefined>,
+  ): Promise<SessionWithUser | undefined> {
+    const current = this.#watch.current();
+    if (current) {
+      const hit = this.#entries.get(id);
+      if (hit) return hit;
+    }
+    const generation = this.#generation;
+    const state = await read(id);
+    if (state && current && generation === this.#generation) this.#remember(id, state);
+    return state;
+  }
+
+  #remember(id: string, state: SessionWithUser): void {
+    // Oldest first out: Map keeps insertion order.
+    if (this.#entries.size >= this.#capacity) {
+      this.#entries.delete(this.#entries.keys().next().value!);
+    }
+    this.#entries.set(id, state);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  session(id: string): void {
+    this.#generation += 1;
+    this.#entries.delete(id);
+  }
+
+  user(id: string): void {
+    this.#generation += 1;
+    for (const [key, state] of this.#entries) {
+      if (state.user.id === id) this.#entries.delete(key);
+    }
+  }
+
+  all(): void {
+    this.#generation += 1;
+    this.#entries.clear();
+  }
+
+  close(): Promise<void> {
+    this.all();
+    return this.#watch.close();
+  }
+}

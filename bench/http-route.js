@@ -15,7 +15,7 @@ const BARE = fileURLToPath(new URL('./servers/bare-route.js', import.meta.url));
 export const HAS_WRK = spawnSync('wrk', ['-v']).error === undefined;
 
 /** Runs wrk against `url` with the Lua script; requests/s and latency percentiles in ms. */
-function wrk(url, script, seconds, connections) {
+function wrk(url, script, seconds, connections, path = '/auth/me') {
   const [command, args] = pinned(1, 'wrk', [
     '-t1',
     `-c${connections}`,
@@ -23,7 +23,7 @@ function wrk(url, script, seconds, connections) {
     '--latency',
     '-s',
     script,
-    `${url}/auth/me`,
+    `${url}${path}`,
   ]);
   const { stdout, stderr } = spawnSync(command, args, { encoding: 'utf8' });
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
@@ -94,15 +94,24 @@ export async function benchHttpRoute({
     const all = {
       'bare Fastify route (limit)': [bare, tokensByCandidate['Rotor GET /auth/me, SQLite']],
     };
+    // What the server costs before any token is looked at: the per-request features API.md asks
+    // of every route (security headers, request id, CORS, cookies, logging), on a trivial route.
+    all['Rotor GET /healthz, no token (server baseline)'] = [
+      rotorSqlite,
+      tokensByCandidate['Rotor GET /auth/me, SQLite'],
+      '/healthz',
+    ];
     for (const [name, server] of Object.entries(candidates))
       all[name] = [server, tokensByCandidate[name]];
 
     // Warm up (JIT, caches), then interleaved rounds.
-    for (const [server, script] of Object.values(all)) wrk(server.url, script, 2, connections);
+    for (const [server, script, path] of Object.values(all)) {
+      wrk(server.url, script, 2, connections, path);
+    }
     const results = Object.fromEntries(Object.keys(all).map((name) => [name, []]));
     for (let round = 0; round < rounds; round += 1) {
-      for (const [name, [server, script]] of Object.entries(all)) {
-        results[name].push(wrk(server.url, script, seconds, connections));
+      for (const [name, [server, script, path]] of Object.entries(all)) {
+        results[name].push(wrk(server.url, script, seconds, connections, path));
       }
     }
     const limit = median(results['bare Fastify route (limit)'].map((r) => r.rps));

@@ -4,57 +4,53 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, request } from 'node:http';
-import { startRotor } from './lib/processes.js';
-import { percentile } from './lib/stats.js';
-import { signInUsers } from './lib/users.js';
+import { fileURLToPath } from 'node:url';
+import { startNodeServer, startRotor } from './lib/processes.js';
+import { closedLoop, send } from './lib/load.js';
+import { PASSWORD, signInUsers } from './lib/users.js';
 
-/** One POST over a keep-alive agent; resolves with the status and the parsed JSON body. */
-function post(agent, url, body) {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode, json: JSON.parse(text) }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
+/** `sessions` refresh in a loop for `seconds`, each chaining its own tokens; per second, p50, p99. */
+export function load(url, sessions, seconds) {
+  return closedLoop(sessions, seconds, async (session, agent) => {
+    const { status, json } = await send(agent, `${url}/auth/refresh`, {
+      method: 'POST',
+      body: { refreshToken: session.refreshToken },
+    });
+    if (status !== 200) throw new Error(`refresh: ${status} ${JSON.stringify(json)}`);
+    session.refreshToken = json.refreshToken;
   });
 }
 
-async function load(url, sessions, seconds) {
-  const agent = new Agent({ keepAlive: true, maxSockets: sessions.length });
-  const latencies = [];
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  try {
-    await Promise.all(
-      sessions.map(async (session) => {
-        while (performance.now() < deadline) {
-          const t0 = performance.now();
-          const { status, json } = await post(agent, `${url}/auth/refresh`, {
-            refreshToken: session.refreshToken,
-          });
-          if (status !== 200) throw new Error(`refresh: ${status} ${JSON.stringify(json)}`);
-          session.refreshToken = json.refreshToken;
-          latencies.push(performance.now() - t0);
-        }
-      }),
+const BETTER_AUTH = fileURLToPath(new URL('./servers/better-auth.js', import.meta.url));
+
+/** `count` better-auth accounts signed up over HTTP; the session cookie of each. */
+async function signUpBetterAuth(url, count) {
+  const cookies = [];
+  for (let i = 0; i < count; i += 1) {
+    const response = await fetch(`${url}/api/auth/sign-up/email`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: url },
+      body: JSON.stringify({ email: `peer-${i}@example.test`, password: PASSWORD, name: 'Peer' }),
+    });
+    if (!response.ok) throw new Error(`better-auth sign-up: ${response.status}`);
+    cookies.push(
+      response.headers
+        .getSetCookie()
+        .map((c) => c.split(';')[0])
+        .join('; '),
     );
-  } finally {
-    agent.destroy();
   }
-  return {
-    perSecond: (latencies.length * 1000) / (performance.now() - started),
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-  };
+  return cookies;
+}
+
+/** better-auth's session check (what its clients call to stay signed in) in a closed loop. */
+function getSessions(url, cookies, seconds) {
+  return closedLoop(cookies, seconds, async (cookie, agent) => {
+    const { status, json } = await send(agent, `${url}/api/auth/get-session`, {
+      headers: { cookie },
+    });
+    if (status !== 200 || !json?.session) throw new Error(`get-session: ${status}`);
+  });
 }
 
 /** @param {{ postgresUrl?: string, seconds?: number, clients?: number[] }} options */
@@ -72,12 +68,33 @@ export async function benchRefresh({ postgresUrl, seconds = 5, clients = [1, 16,
         for (const count of clients) {
           rows.push({
             name: `Rotor refresh, ${name}, ${count} clients`,
+            clients: count,
             ...(await load(server.url, sessions.slice(0, count), seconds)),
           });
         }
       } finally {
         await server.stop();
       }
+    }
+    const peer = await startNodeServer(
+      BETTER_AUTH,
+      [],
+      { BETTER_AUTH_DB: join(dir, 'better-auth.db') },
+      '/api/auth/ok',
+    );
+    try {
+      const cookies = await signUpBetterAuth(peer.url, Math.max(...clients));
+      await getSessions(peer.url, cookies.slice(0, 4), 1); // warm-up
+      for (const count of clients) {
+        rows.push({
+          name: `peer: better-auth get-session, SQLite, ${count} clients`,
+          clients: count,
+          peer: true,
+          ...(await getSessions(peer.url, cookies.slice(0, count), seconds)),
+        });
+      }
+    } finally {
+      await peer.stop();
     }
     return rows;
   } finally {

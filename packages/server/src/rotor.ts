@@ -215,7 +215,13 @@ function assemble(
     },
     async authenticate(accessToken) {
       const claims = await accessTokens.verify(accessToken);
-      const state = await sessionStates.get(claims.sid, readSessionState);
+      let state = await sessionStates.get(claims.sid, readSessionState);
+      if (state && sessionEndsAt(state.session) <= clock.now()) {
+        // Another instance's refresh may have extended the session without telling this cache
+        // (only revocations notify): read it again before calling it expired.
+        sessionStates.session(claims.sid);
+        state = await sessionStates.get(claims.sid, readSessionState);
+      }
       if (!state || state.session.user_id !== claims.sub) {
         throw new RotorError('invalid_token', 'The access token names no session of this user.');
       }

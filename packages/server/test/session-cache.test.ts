@@ -53,14 +53,14 @@ for (const dialect of DIALECTS) {
     });
 
     /** A Rotor on a new database over a counting store, and a second store on the same database. */
-    async function setUp() {
+    async function setUp(env: Record<string, string> = {}) {
       const url = await newDatabaseUrl(dialect.name, dir);
       const store = await openStore(url);
       const other = await openStore(url, { migrate: false });
       opened.push(store, other);
       const counted = countingReads(store);
       const clock = new ManualClock(Date.UTC(2030, 0, 1));
-      const rotor: Rotor = await createRotor(loadConfig({ ROTOR_DATABASE_URL: url }), {
+      const rotor: Rotor = await createRotor(loadConfig({ ROTOR_DATABASE_URL: url, ...env }), {
         store: counted.store,
         clock,
       });
@@ -126,13 +126,27 @@ for (const dialect of DIALECTS) {
       expect(principal.session.last_used_at).toBe(clock.now());
     });
 
-    it('expiry is judged by the clock on every hit, not remembered', async () => {
-      const { rotor, grant, clock, counter } = await setUp();
-      const before = counter.reads;
+    it('a refresh on another instance extends the session there; this cache re-reads before calling it expired', async () => {
+      const env = { ROTOR_ACCESS_TTL: '15m', ROTOR_REFRESH_TTL: '20m' };
+      const { url, rotor, grant, clock } = await setUp(env);
+      const elsewhere = await createRotor(loadConfig({ ROTOR_DATABASE_URL: url, ...env }), {
+        clock,
+      });
+      opened.push(elsewhere);
+      const idleTtl = grant.refreshExpiresAt * 1000 - clock.now();
+      clock.advance(idleTtl / 2);
+      const next = await elsewhere.refresh({ refreshToken: grant.refreshToken, ...client });
+      // Past the expiry this instance cached, inside the one the refresh set.
+      clock.advance(idleTtl / 2 + 1);
+      const principal = await rotor.authenticate(next.accessToken);
+      expect(principal.session.idle_expires_at).toBe(next.refreshExpiresAt * 1000);
+    });
+
+    it('expiry is judged by the clock on every check, not remembered', async () => {
+      const { rotor, grant, clock } = await setUp();
       clock.set(grant.refreshExpiresAt * 1000 + 1);
       // The access token itself would be expired too; its check is not what this test is about.
       expect(await codeOf(rotor.authenticate(grant.accessToken))).toMatch(/expired/);
-      expect(counter.reads).toBe(before);
     });
 
     it.skipIf(dialect.name !== 'postgres')(

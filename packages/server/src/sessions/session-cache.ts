@@ -7,9 +7,11 @@ const DEFAULT_CAPACITY = 10_000;
 /**
  * Session and user rows for the access-token check on every request, kept only while the store
  * vouches for them: an entry goes when the store reports a write to its session or user (this
- * process's at once, other processes' through SQLite's `data_version` or PostgreSQL's NOTIFY), and
- * no entry answers while the store cannot vouch. Revocation therefore stays immediate. Expiry is not
- * cached: the caller checks the row against its clock on every hit.
+ * process's at once; other processes' through SQLite's `data_version`, or PostgreSQL's NOTIFY for
+ * revocations, deletions and user changes), and no entry answers while the store cannot vouch.
+ * Revocation therefore stays immediate. The verdict on expiry is not cached: the caller judges the
+ * row by its clock on every hit, and re-reads a row that looks expired, since another instance's
+ * refresh may have extended it without a notification.
  */
 export class SessionStateCache implements SessionStateListener {
   readonly #entries = new Map<string, SessionWithUser>();

@@ -84,9 +84,11 @@ const migrations: Record<string, Migration> = {
     },
   },
   '0003_session_state_notify': {
-    // PostgreSQL only: every change of a session or user row notifies the instances' session-state
-    // caches at commit (postgres-changes.ts), whoever wrote it. SQLite needs nothing: its
-    // `data_version` tells. Row triggers, so one `revoke all` names each session it ended.
+    // PostgreSQL only: a revocation or deletion of a session, and any change of a user, notifies
+    // the instances' session-state caches at commit (postgres-changes.ts), whoever wrote it. A
+    // refresh's new expiry does not notify: an instance that cached the older, earlier expiry only
+    // errs towards "expired", and re-reads before answering that (rotor.ts). SQLite needs none of
+    // this: its `data_version` tells. Row triggers, so `revoke all` names each session it ended.
     async up(db: Kysely<unknown>) {
       if (!isPostgres(db)) return;
       await sql`
@@ -99,12 +101,16 @@ const migrations: Record<string, Migration> = {
           );
           return null;
         end $$`.execute(db);
-      for (const table of ['sessions', 'users']) {
-        await sql`
-          create trigger ${sql.id(`${table}_state_changed`)}
-          after update or delete on ${sql.table(table)}
-          for each row execute function rotor_session_state_changed()`.execute(db);
-      }
+      await sql`
+        create trigger sessions_revoked after update of revoked_at on sessions
+        for each row when (old.revoked_at is distinct from new.revoked_at)
+        execute function rotor_session_state_changed()`.execute(db);
+      await sql`
+        create trigger sessions_deleted after delete on sessions
+        for each row execute function rotor_session_state_changed()`.execute(db);
+      await sql`
+        create trigger users_changed after update or delete on users
+        for each row execute function rotor_session_state_changed()`.execute(db);
     },
     async down(db: Kysely<unknown>) {
       if (!isPostgres(db)) return;

@@ -8,7 +8,7 @@ const CONNECT_TIMEOUT_MS = 3_000;
 const RECONNECT_MS = 1_000;
 
 /**
- * Other instances' session and user changes over one dedicated `LISTEN` connection. PostgreSQL
+ * Other instances' session revocations and user changes over one dedicated `LISTEN` connection. PostgreSQL
  * sends a notification when the writing transaction commits, so it reaches this instance as fast as
  * one message from the database; the triggers fire for every writer (other instances, the CLI,
  * an operator's SQL). While the connection is down, caches are told everything changed and may not

@@ -40,3 +40,6 @@ export { hashRefreshToken, deriveSuccessor, generateRefreshToken } from './token
 export { ACCESS_TOKEN_TYPE, type AccessTokenClaims } from './tokens/access-token.js';
 export { normalizeEmail } from './accounts/email.js';
 export { VERSION } from './version.js';
+export { LIMITS, type LimitRule } from './limits/rules.js';
+export { RateLimiter, RateLimitedError, type LimitStore } from './limits/limiter.js';
+export { addEvent, blockedFor, type LimitState } from './limits/window.js';

@@ -1,7 +1,12 @@
 import { verifyCredentials, registerUser, type AccountContext } from './accounts/accounts.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Delivery, RotorConfig } from './config/load-config.js';
+import { normalizeEmail } from './accounts/email.js';
 import { RotorError } from './errors.js';
+import { databaseLimitStore } from './limits/database-store.js';
+import { RateLimiter } from './limits/limiter.js';
+import { MemoryLimitStore } from './limits/memory-store.js';
+import { LIMITS } from './limits/rules.js';
 import { PasswordHasher } from './passwords/passwords.js';
 import type { ClientInfo, SessionContext } from './sessions/context.js';
 import {
@@ -52,7 +57,9 @@ export interface Rotor {
   readonly accessTokens: AccessTokens;
   readonly sessions: SessionContext;
   readonly accounts: AccountContext;
-  register(input: { email: string; password: string; name?: string | null }): Promise<UserRow>;
+  register(
+    input: { email: string; password: string; name?: string | null } & Partial<ClientInfo>,
+  ): Promise<UserRow>;
   login(
     input: {
       email: string;
@@ -148,6 +155,13 @@ function assemble(
     now: () => Math.floor(clock.now() / 1000),
   });
 
+  // Login and register limits are shared through the database by every instance; refresh limits
+  // guard against runaway clients and stay in this process (no write per refresh).
+  const limits = {
+    shared: new RateLimiter(databaseLimitStore(store), clock, config.rateLimit),
+    local: new RateLimiter(new MemoryLimitStore(), clock, config.rateLimit),
+  };
+
   // The session-state check of every authenticated request, cached while the store vouches for it.
   const sessionStates = new SessionStateCache(store);
   const readSessionState = (id: string) => store.findSessionWithUser(id);
@@ -186,9 +200,28 @@ function assemble(
     accessTokens,
     sessions,
     accounts,
-    register: (input) => registerUser(accounts, input),
+    async register(input) {
+      // Sign-ups over HTTP count per address; the CLI (no address) is the operator.
+      if (input.ip) await limits.shared.consume(LIMITS.register, input.ip);
+      return registerUser(accounts, input);
+    },
     async login(input) {
-      const user = await verifyCredentials(accounts, input.email, input.password);
+      // Checked before the password is: a blocked account or address costs no hashing.
+      const account = normalizeEmail(input.email);
+      const address = input.ip ?? 'unknown';
+      await limits.shared.check(LIMITS.loginAccount, account);
+      await limits.shared.check(LIMITS.loginAddress, address);
+      let user: UserRow;
+      try {
+        user = await verifyCredentials(accounts, input.email, input.password);
+      } catch (error) {
+        if (error instanceof RotorError && error.code === 'invalid_credentials') {
+          await limits.shared.fail(LIMITS.loginAccount, account);
+          await limits.shared.fail(LIMITS.loginAddress, address);
+        }
+        throw error;
+      }
+      await limits.shared.reset(LIMITS.loginAccount, account);
       const issued = await startSession(sessions, {
         userId: user.id,
         deviceName: input.deviceName,
@@ -200,7 +233,21 @@ function assemble(
       return grant(user, issued);
     },
     async refresh(input) {
-      const issued = await rotateRefreshToken(sessions, input);
+      const address = input.ip ?? 'unknown';
+      await limits.local.check(LIMITS.refreshAddress, address);
+      let issued: Awaited<ReturnType<typeof rotateRefreshToken>>;
+      try {
+        issued = await rotateRefreshToken(sessions, {
+          ...input,
+          // Refused before the rotation, so a limited client keeps its token and retries later.
+          admit: (session) => limits.local.consume(LIMITS.refreshSession, session.id),
+        });
+      } catch (error) {
+        if (error instanceof RotorError && error.code === 'invalid_token') {
+          await limits.local.fail(LIMITS.refreshAddress, address);
+        }
+        throw error;
+      }
       return grant(issued.user, issued);
     },
     async inspectRefreshToken(refreshToken) {

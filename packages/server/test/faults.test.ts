@@ -150,6 +150,8 @@ for (const dialect of DIALECTS) {
         ROTOR_DATABASE_URL: await newDatabaseUrl(dialect.name, dir),
         ROTOR_REFRESH_GRACE: `${GRACE}s`,
         ROTOR_LOG_LEVEL: 'warn',
+        // A load loop, as a test setup is: the outage is under test here, not the limits.
+        ROTOR_RATE_LIMIT: 'off',
       };
       let server: RotorProcess = await startRotorProcess(env);
       const port = server.port;
@@ -204,7 +206,8 @@ describe.skipIf(!postgresBin || !DIALECTS[1]!.available)(
 
     it('answers 503 unavailable within a bounded time, /readyz says 503, recovers, revokes nothing', async () => {
       pg = await startPostgres(postgresBin!);
-      const config = loadConfig({ ROTOR_DATABASE_URL: pg.url });
+      // A load loop: the outage is under test here, not the limits.
+      const config = loadConfig({ ROTOR_DATABASE_URL: pg.url, ROTOR_RATE_LIMIT: 'off' });
       app = await createServer(config, { logger: false });
       const base = await app.listen({ host: '127.0.0.1', port: 0 });
       const clients = await signInClients(base, 12);
@@ -256,7 +259,11 @@ describe.skipIf(!postgresBin || !DIALECTS[1]!.available)(
 describe('SQLite locked by another process for 2.5 s during load', () => {
   it('answers 503 unavailable within a bounded time, /readyz says 503, recovers, revokes nothing', async () => {
     const url = await newDatabaseUrl('sqlite', dir);
-    const server = await startRotorProcess({ ROTOR_DATABASE_URL: url, ROTOR_LOG_LEVEL: 'warn' });
+    const server = await startRotorProcess({
+      ROTOR_DATABASE_URL: url,
+      ROTOR_LOG_LEVEL: 'warn',
+      ROTOR_RATE_LIMIT: 'off', // a load loop: the lock is under test here, not the limits
+    });
     try {
       const clients = await signInClients(server.url, 8);
       let stop = false;

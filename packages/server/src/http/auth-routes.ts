@@ -79,7 +79,7 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     '/auth/register',
     { schema: { body: registerBody } },
     async (request, reply) => {
-      const user = await rotor.register(request.body);
+      const user = await rotor.register({ ...request.body, ...client(request) });
       return reply.code(201).send({ user: presentUser(user) });
     },
   );

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_STATUS, RotorError, type RotorErrorCode } from '../errors.js';
+import { RateLimitedError } from '../limits/limiter.js';
 import { isDatabaseUnavailable } from '../store/unavailable.js';
 
 /** Fastify's own error codes, mapped to the codes of API.md. */
@@ -68,6 +69,8 @@ export function sendError(error: RotorError, reply: FastifyReply): FastifyReply 
     );
   }
   if (error.code === 'unavailable') reply.header('retry-after', '5');
+  if (error instanceof RateLimitedError)
+    reply.header('retry-after', String(error.retryAfterSeconds));
   const body: { error: string; message: string; details?: unknown } = {
     error: error.code,
     message: error.message,

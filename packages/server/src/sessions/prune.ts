@@ -9,7 +9,12 @@ export interface PruneReport {
   rotatedTokens: number;
   /** Milliseconds since the epoch: everything that ended before this was eligible. */
   cutoff: number;
+  /** Rate-limit states whose window and block are long over. */
+  rateLimits: number;
 }
+
+/** Longer than any limit's window and block (limits/rules.ts), so pruning forgets nothing in use. */
+const RATE_LIMIT_IDLE_MS = 2 * 60 * 60 * 1000;
 
 const BATCH = 500;
 
@@ -26,7 +31,7 @@ export async function pruneExpired(
   retention: number,
 ): Promise<PruneReport> {
   const cutoff = clock.now() - retention * 1000;
-  const report: PruneReport = { sessions: 0, rotatedTokens: 0, cutoff };
+  const report: PruneReport = { sessions: 0, rotatedTokens: 0, cutoff, rateLimits: 0 };
   for (let n = BATCH; n === BATCH;) {
     n = await store.transaction((tx) => tx.pruneEndedSessions(cutoff, BATCH));
     report.sessions += n;
@@ -35,5 +40,6 @@ export async function pruneExpired(
     n = await store.transaction((tx) => tx.pruneRotatedTokens(cutoff, BATCH));
     report.rotatedTokens += n;
   }
+  report.rateLimits = await store.pruneRateLimits(clock.now() - RATE_LIMIT_IDLE_MS);
   return report;
 }

@@ -23,6 +23,12 @@ export async function rotateRefreshToken(
     delivery?: Delivery | undefined;
     /** Set by the OAuth token endpoint: the token must have been issued to this client. */
     clientId?: string | undefined;
+    /**
+     * Runs before a live token is rotated, with nothing changed yet; throwing refuses the refresh
+     * with nothing written (the per-session rate limit). Racers inside the grace window, which get
+     * the successor already issued, do not run it.
+     */
+    admit?: ((session: SessionRow) => Promise<void>) | undefined;
   } & ClientInfo,
 ): Promise<IssuedSession & { rotated: boolean; user: UserRow }> {
   if (!isRefreshTokenShape(input.refreshToken)) {
@@ -50,7 +56,11 @@ async function decide(
   tx: Store,
   presentedHash: string,
   successorHash: string,
-  input: { delivery?: Delivery | undefined; clientId?: string | undefined } & ClientInfo,
+  input: {
+    delivery?: Delivery | undefined;
+    clientId?: string | undefined;
+    admit?: ((session: SessionRow) => Promise<void>) | undefined;
+  } & ClientInfo,
 ): Promise<Decision> {
   const now = ctx.clock.now();
   let token = await tx.findTokenByHash(presentedHash);
@@ -77,7 +87,6 @@ async function decide(
       message: 'This session has expired; sign in again.',
     };
   }
-
   // Read inside the transaction: once it commits, nothing but signing is left that could fail and
   // turn a committed rotation into an error response.
   const user = await tx.findUserById(session.user_id);
@@ -90,6 +99,7 @@ async function decide(
   }
 
   if (token.rotated_at === null) {
+    await input.admit?.(session);
     if (await tx.markTokenRotated(token.token_hash, now, successorHash)) {
       const refreshExpiresAt = Math.min(
         now + ctx.policy.refreshTtl * 1000,

@@ -1,11 +1,13 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { LimitState } from '../limits/window.js';
 import {
   noExternalChanges,
   type ChangeWatch,
   type ExternalChanges,
   type SessionStateListener,
 } from './changes.js';
-import type { Database } from './schema.js';
+import { isPostgres } from './migrations.js';
+import type { Database, RateLimitsTable } from './schema.js';
 import type {
   RevokeReason,
   SessionRow,
@@ -278,6 +280,60 @@ export class KyselyStore implements Store {
     return Number(result.numDeletedRows);
   }
 
+  async findRateLimit(key: string): Promise<LimitState | undefined> {
+    const row = await this.#db
+      .selectFrom('rate_limits')
+      .selectAll()
+      .where('key', '=', key)
+      .executeTakeFirst();
+    return row && limitState(row);
+  }
+
+  async updateRateLimit(
+    key: string,
+    change: (state: LimitState | undefined) => LimitState,
+  ): Promise<void> {
+    await this.transaction(async (store) => {
+      const db = (store as KyselyStore).#db;
+      // Insert first: on SQLite that takes the write lock, on PostgreSQL the row then exists to
+      // be locked; either way no other update of this key runs between the read and the write.
+      await db
+        .insertInto('rate_limits')
+        .values({ key, window_start: 0, count: 0, prev_count: 0, blocked_until: 0, strikes: 0 })
+        .onConflict((oc) => oc.column('key').doNothing())
+        .execute();
+      let query = db.selectFrom('rate_limits').selectAll().where('key', '=', key);
+      if (isPostgres(db as Kysely<unknown>)) query = query.forUpdate();
+      const row = await query.executeTakeFirst();
+      const fresh = row === undefined || Number(row.window_start) === 0;
+      const next = change(row && !fresh ? limitState(row) : undefined);
+      await db
+        .updateTable('rate_limits')
+        .set({
+          window_start: next.windowStart,
+          count: next.count,
+          prev_count: next.prevCount,
+          blocked_until: next.blockedUntil,
+          strikes: next.strikes,
+        })
+        .where('key', '=', key)
+        .execute();
+    });
+  }
+
+  async deleteRateLimit(key: string): Promise<void> {
+    await this.#db.deleteFrom('rate_limits').where('key', '=', key).execute();
+  }
+
+  async pruneRateLimits(cutoff: number): Promise<number> {
+    const result = await this.#db
+      .deleteFrom('rate_limits')
+      .where('blocked_until', '<', cutoff)
+      .where('window_start', '<', cutoff)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async listSigningKeys(): Promise<SigningKeyRow[]> {
     const rows = await this.#db
       .selectFrom('signing_keys')
@@ -324,6 +380,16 @@ export class KyselyStore implements Store {
       .onConflict((oc) => oc.column('name').doNothing())
       .execute();
   }
+}
+
+function limitState(row: Selectable<RateLimitsTable>): LimitState {
+  return {
+    windowStart: Number(row.window_start),
+    count: Number(row.count),
+    prevCount: Number(row.prev_count),
+    blockedUntil: Number(row.blocked_until),
+    strikes: Number(row.strikes),
+  };
 }
 
 function nullableNumber(value: number | string | null): number | null {

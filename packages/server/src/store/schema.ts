@@ -56,10 +56,21 @@ export interface SecretsTable {
   created_at: number;
 }
 
+/** Rate-limit state per hashed subject (limits/window.ts): no email or address in clear. */
+export interface RateLimitsTable {
+  key: string;
+  window_start: number;
+  count: number;
+  prev_count: number;
+  blocked_until: number;
+  strikes: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   user_tokens: UserTokensTable;
   signing_keys: SigningKeysTable;
   secrets: SecretsTable;
+  rate_limits: RateLimitsTable;
 }

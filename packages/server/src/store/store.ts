@@ -1,4 +1,5 @@
 import type { Selectable } from 'kysely';
+import type { LimitState } from '../limits/window.js';
 import type { ChangeWatch, SessionStateListener } from './changes.js';
 import type { SessionsTable, SigningKeysTable, UsersTable, UserTokensTable } from './schema.js';
 
@@ -68,6 +69,16 @@ export interface Store {
   pruneEndedSessions(cutoff: number, limit: number): Promise<number>;
   /** Deletes up to `limit` rotated refresh tokens whose own expiry is before `cutoff`. */
   pruneRotatedTokens(cutoff: number, limit: number): Promise<number>;
+
+  findRateLimit(key: string): Promise<LimitState | undefined>;
+  /** Applies `change` to one key's state atomically (a row lock on PostgreSQL). */
+  updateRateLimit(
+    key: string,
+    change: (state: LimitState | undefined) => LimitState,
+  ): Promise<void>;
+  deleteRateLimit(key: string): Promise<void>;
+  /** Deletes states whose window and block both ended before `cutoff`; returns how many. */
+  pruneRateLimits(cutoff: number): Promise<number>;
 
   listSigningKeys(): Promise<SigningKeyRow[]>;
   /** Inserts a key unless one with that kid exists. */

@@ -1,4 +1,9 @@
-import { verifyCredentials, registerUser, type AccountContext } from './accounts/accounts.js';
+import {
+  changePassword,
+  verifyCredentials,
+  registerUser,
+  type AccountContext,
+} from './accounts/accounts.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Delivery, RotorConfig } from './config/load-config.js';
 import { normalizeEmail } from './accounts/email.js';
@@ -84,6 +89,15 @@ export interface Rotor {
   ): Promise<{ session: SessionRow; user: UserRow; expiresAt: number } | null>;
   /** Verifies an access token and checks that its session is still active (seed 001's KeyStore check). */
   authenticate(accessToken: string): Promise<Principal>;
+  /**
+   * Changes the password of the caller's account and ends every other session of it; returns how
+   * many ended. A wrong current password counts as a failed login of the account.
+   */
+  changePassword(input: {
+    principal: Principal;
+    currentPassword: string;
+    newPassword: string;
+  }): Promise<number>;
   logoutWithRefreshToken(refreshToken: string): Promise<boolean>;
   logoutSession(sessionId: string): Promise<boolean>;
   logoutAll(userId: string): Promise<number>;
@@ -274,6 +288,24 @@ function assemble(
       }
       assertSessionActive(state.session, clock.now());
       return { claims, session: state.session, user: state.user };
+    },
+    async changePassword({ principal, currentPassword, newPassword }) {
+      // The same budget as logins: a stolen access token must not open a password oracle.
+      const account = principal.user.email;
+      await limits.shared.check(LIMITS.loginAccount, account);
+      try {
+        return await changePassword(accounts, {
+          userId: principal.user.id,
+          sessionId: principal.session.id,
+          currentPassword,
+          newPassword,
+        });
+      } catch (error) {
+        if (error instanceof RotorError && error.code === 'invalid_credentials') {
+          await limits.shared.fail(LIMITS.loginAccount, account);
+        }
+        throw error;
+      }
     },
     logoutWithRefreshToken: (refreshToken) => endSessionByRefreshToken(sessions, refreshToken),
     logoutSession: (sessionId) => endSession(sessions, sessionId),

@@ -48,3 +48,29 @@ export async function verifyCredentials(
     throw new RotorError('invalid_credentials', 'The email or password is incorrect.');
   return user;
 }
+
+/**
+ * Changes a signed-in user's password: the current one must be right, the new one must meet the
+ * policy and differ. Every other session of the user ends in the same transaction (whoever knew the
+ * old password is signed out); the calling session stays. Returns how many sessions ended.
+ */
+export async function changePassword(
+  ctx: AccountContext,
+  input: { userId: string; sessionId: string; currentPassword: string; newPassword: string },
+): Promise<number> {
+  const user = await ctx.store.findUserById(input.userId);
+  if (!user || !(await ctx.passwords.verify(user.password_hash, input.currentPassword))) {
+    throw new RotorError('invalid_credentials', 'The current password is incorrect.');
+  }
+  checkPasswordPolicy(input.newPassword);
+  if (input.newPassword === input.currentPassword) {
+    throw new RotorError('invalid_request', 'The new password must differ from the current one.', {
+      details: { field: 'newPassword' },
+    });
+  }
+  const hash = await ctx.passwords.hash(input.newPassword);
+  return ctx.store.transaction(async (tx) => {
+    await tx.updatePasswordHash(user.id, hash);
+    return tx.revokeUserSessions(user.id, ctx.clock.now(), 'password_changed', input.sessionId);
+  });
+}

@@ -33,6 +33,15 @@ const loginBody = {
   },
 } as const;
 
+const passwordBody = {
+  type: 'object',
+  required: ['currentPassword', 'newPassword'],
+  properties: {
+    currentPassword: { type: 'string', maxLength: 4096 },
+    newPassword: { type: 'string', maxLength: 4096 },
+  },
+} as const;
+
 /** Refresh and logout take the refresh token from the body or the cookie; the body is optional. */
 const refreshBody = {
   anyOf: [
@@ -140,6 +149,15 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
         if (principal) await rotor.logoutSession(principal.session.id);
       }
       clearAuthCookies(reply, config);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post<{ Body: { currentPassword: string; newPassword: string } }>(
+    '/auth/password',
+    { ...protectedRoute, schema: { body: passwordBody } },
+    async (request, reply) => {
+      await rotor.changePassword({ principal: principalOf(request), ...request.body });
       return reply.code(204).send();
     },
   );

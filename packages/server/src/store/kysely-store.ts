@@ -136,6 +136,15 @@ export class KyselyStore implements Store {
     return row && user(row);
   }
 
+  async updatePasswordHash(userId: string, passwordHash: string): Promise<void> {
+    await this.#db
+      .updateTable('users')
+      .set({ password_hash: passwordHash })
+      .where('id', '=', userId)
+      .execute();
+    this.#changed((l) => l.user(userId));
+  }
+
   async insertSession(row: SessionRow): Promise<void> {
     await this.#db.insertInto('sessions').values(row).execute();
   }
@@ -210,13 +219,19 @@ export class KyselyStore implements Store {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async revokeUserSessions(userId: string, now: number, reason: RevokeReason): Promise<number> {
-    const result = await this.#db
+  async revokeUserSessions(
+    userId: string,
+    now: number,
+    reason: RevokeReason,
+    exceptSessionId?: string,
+  ): Promise<number> {
+    let query = this.#db
       .updateTable('sessions')
       .set({ revoked_at: now, revoked_reason: reason })
       .where('user_id', '=', userId)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
+      .where('revoked_at', 'is', null);
+    if (exceptSessionId !== undefined) query = query.where('id', '!=', exceptSessionId);
+    const result = await query.executeTakeFirst();
     this.#changed((l) => l.user(userId));
     return Number(result.numUpdatedRows);
   }

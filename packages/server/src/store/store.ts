@@ -15,7 +15,8 @@ export interface SessionWithUser {
 }
 
 /** Why a session ended; kept in `sessions.revoked_reason`. */
-export type RevokeReason = 'logout' | 'logout_all' | 'revoked' | 'reuse_detected' | 'admin';
+export type RevokeReason =
+  'logout' | 'logout_all' | 'revoked' | 'reuse_detected' | 'admin' | 'password_changed';
 
 /**
  * What the session rules need from a database. Every method is one statement; the rules compose
@@ -37,6 +38,7 @@ export interface Store {
   insertUser(user: UserRow): Promise<boolean>;
   findUserByEmail(email: string): Promise<UserRow | undefined>;
   findUserById(id: string): Promise<UserRow | undefined>;
+  updatePasswordHash(userId: string, passwordHash: string): Promise<void>;
 
   insertSession(session: SessionRow): Promise<void>;
   findSession(id: string): Promise<SessionRow | undefined>;
@@ -51,8 +53,13 @@ export interface Store {
   ): Promise<void>;
   /** Revokes one session if it is not revoked yet; tells whether it did. */
   revokeSession(id: string, now: number, reason: RevokeReason): Promise<boolean>;
-  /** Revokes every live session of a user; returns how many. */
-  revokeUserSessions(userId: string, now: number, reason: RevokeReason): Promise<number>;
+  /** Revokes every live session of a user, but `exceptSessionId` if given; returns how many. */
+  revokeUserSessions(
+    userId: string,
+    now: number,
+    reason: RevokeReason,
+    exceptSessionId?: string,
+  ): Promise<number>;
 
   insertToken(token: TokenRow): Promise<void>;
   findTokenByHash(hash: string): Promise<TokenRow | undefined>;

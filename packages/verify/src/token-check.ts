@@ -45,7 +45,8 @@ export interface AccessTokenCheckOptions {
 
 const MAX_TOKEN_LENGTH = 8192;
 const MAX_KID_LENGTH = 128;
-const REQUIRED_CLAIMS = ['sub', 'sid', 'jti', 'iat', 'exp'];
+// fast-jwt's allowedIss/allowedAud only judge the claims when present: both must be required too.
+const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp'];
 
 type FastVerify = (token: string) => Record<string, unknown>;
 

@@ -7,6 +7,7 @@ import {
 import { systemClock, type Clock } from './clock.js';
 import type { Delivery, RotorConfig } from './config/load-config.js';
 import { normalizeEmail } from './accounts/email.js';
+import { AuditLog } from './audit/audit-log.js';
 import { RotorError } from './errors.js';
 import { databaseLimitStore } from './limits/database-store.js';
 import { RateLimiter } from './limits/limiter.js';
@@ -26,7 +27,7 @@ import { SessionStateCache } from './sessions/session-cache.js';
 import { assertSessionActive, sessionEndsAt } from './sessions/session-state.js';
 import { startSession, type IssuedSession } from './sessions/start-session.js';
 import { openStore } from './store/open-store.js';
-import type { SessionRow, Store, UserRow } from './store/store.js';
+import type { EventRow, SessionRow, Store, UserRow } from './store/store.js';
 import { AccessTokens, type AccessTokenClaims } from './tokens/access-token.js';
 import { hashRefreshToken, isRefreshTokenShape } from './tokens/refresh-token.js';
 import { loadHmacKey, signingKeySeal } from './tokens/secrets.js';
@@ -97,13 +98,17 @@ export interface Rotor {
     principal: Principal;
     currentPassword: string;
     newPassword: string;
+    client?: Partial<ClientInfo>;
   }): Promise<number>;
-  logoutWithRefreshToken(refreshToken: string): Promise<boolean>;
-  logoutSession(sessionId: string): Promise<boolean>;
-  logoutAll(userId: string): Promise<number>;
-  revokeSession(userId: string, sessionId: string): Promise<void>;
+  /** `client`, where given, is where the request came from, for the audit log. */
+  logoutWithRefreshToken(refreshToken: string, client?: Partial<ClientInfo>): Promise<boolean>;
+  logoutSession(sessionId: string, client?: Partial<ClientInfo>): Promise<boolean>;
+  logoutAll(userId: string, client?: Partial<ClientInfo>): Promise<number>;
+  revokeSession(userId: string, sessionId: string, client?: Partial<ClientInfo>): Promise<void>;
   listSessions(userId: string): Promise<SessionRow[]>;
-  /** Deletes ended sessions and old rotated tokens (see `pruneExpired`). */
+  /** The user's most recent security events, newest first (the audit log). */
+  listEvents(userId: string, limit?: number): Promise<EventRow[]>;
+  /** Deletes ended sessions, old rotated tokens, rate-limit states and events (see `pruneExpired`). */
   prune(): Promise<PruneReport>;
   close(): Promise<void>;
 }
@@ -176,6 +181,14 @@ function assemble(
     local: new RateLimiter(new MemoryLimitStore(), clock, config.rateLimit),
   };
 
+  const audit = new AuditLog(store, clock);
+  /** The session a refresh token belongs to, whatever its state (for the audit log). */
+  async function sessionOfRefreshToken(refreshToken: string): Promise<SessionRow | undefined> {
+    if (!isRefreshTokenShape(refreshToken)) return undefined;
+    const token = await store.findTokenByHash(hashRefreshToken(refreshToken));
+    return token && (await store.findSession(token.session_id));
+  }
+
   // The session-state check of every authenticated request, cached while the store vouches for it.
   const sessionStates = new SessionStateCache(store);
   const readSessionState = (id: string) => store.findSessionWithUser(id);
@@ -232,6 +245,13 @@ function assemble(
         if (error instanceof RotorError && error.code === 'invalid_credentials') {
           await limits.shared.fail(LIMITS.loginAccount, account);
           await limits.shared.fail(LIMITS.loginAddress, address);
+          const known = await store.findUserByEmail(account);
+          await audit.record({
+            type: 'login_failed',
+            userId: known?.id ?? null,
+            ip: input.ip,
+            userAgent: input.userAgent,
+          });
         }
         throw error;
       }
@@ -241,6 +261,13 @@ function assemble(
         deviceName: input.deviceName,
         delivery: input.delivery,
         clientId: input.clientId ?? null,
+        ip: input.ip,
+        userAgent: input.userAgent,
+      });
+      await audit.record({
+        type: 'login_succeeded',
+        userId: user.id,
+        sessionId: issued.session.id,
         ip: input.ip,
         userAgent: input.userAgent,
       });
@@ -260,7 +287,26 @@ function assemble(
         if (error instanceof RotorError && error.code === 'invalid_token') {
           await limits.local.fail(LIMITS.refreshAddress, address);
         }
+        if (error instanceof RotorError && error.code === 'refresh_token_reused') {
+          const session = await sessionOfRefreshToken(input.refreshToken);
+          await audit.record({
+            type: 'reuse_detected',
+            userId: session?.user_id ?? null,
+            sessionId: session?.id,
+            ip: input.ip,
+            userAgent: input.userAgent,
+          });
+        }
         throw error;
+      }
+      if (issued.rotated) {
+        await audit.record({
+          type: 'refresh',
+          userId: issued.user.id,
+          sessionId: issued.session.id,
+          ip: input.ip,
+          userAgent: input.userAgent,
+        });
       }
       return grant(issued.user, issued);
     },
@@ -289,17 +335,24 @@ function assemble(
       assertSessionActive(state.session, clock.now());
       return { claims, session: state.session, user: state.user };
     },
-    async changePassword({ principal, currentPassword, newPassword }) {
+    async changePassword({ principal, currentPassword, newPassword, client = {} }) {
       // The same budget as logins: a stolen access token must not open a password oracle.
       const account = principal.user.email;
       await limits.shared.check(LIMITS.loginAccount, account);
       try {
-        return await changePassword(accounts, {
+        const ended = await changePassword(accounts, {
           userId: principal.user.id,
           sessionId: principal.session.id,
           currentPassword,
           newPassword,
         });
+        await audit.record({
+          type: 'password_changed',
+          userId: principal.user.id,
+          sessionId: principal.session.id,
+          ...client,
+        });
+        return ended;
       } catch (error) {
         if (error instanceof RotorError && error.code === 'invalid_credentials') {
           await limits.shared.fail(LIMITS.loginAccount, account);
@@ -307,12 +360,39 @@ function assemble(
         throw error;
       }
     },
-    logoutWithRefreshToken: (refreshToken) => endSessionByRefreshToken(sessions, refreshToken),
-    logoutSession: (sessionId) => endSession(sessions, sessionId),
-    logoutAll: (userId) => revokeAllUserSessions(sessions, userId),
-    revokeSession: (userId, sessionId) => revokeUserSession(sessions, userId, sessionId),
+    async logoutWithRefreshToken(refreshToken, client = {}) {
+      const ended = await endSessionByRefreshToken(sessions, refreshToken);
+      const session = ended ? await sessionOfRefreshToken(refreshToken) : undefined;
+      if (session) {
+        await audit.record({
+          type: 'logout',
+          userId: session.user_id,
+          sessionId: session.id,
+          ...client,
+        });
+      }
+      return ended;
+    },
+    async logoutSession(sessionId, client = {}) {
+      const ended = await endSession(sessions, sessionId);
+      const session = ended ? await store.findSession(sessionId) : undefined;
+      if (session) {
+        await audit.record({ type: 'logout', userId: session.user_id, sessionId, ...client });
+      }
+      return ended;
+    },
+    async logoutAll(userId, client = {}) {
+      const count = await revokeAllUserSessions(sessions, userId);
+      await audit.record({ type: 'logout_all', userId, ...client });
+      return count;
+    },
+    async revokeSession(userId, sessionId, client = {}) {
+      await revokeUserSession(sessions, userId, sessionId);
+      await audit.record({ type: 'session_revoked', userId, sessionId, ...client });
+    },
     listSessions: (userId) => store.listActiveSessions(userId, clock.now()),
-    prune: () => pruneExpired(store, clock, config.retention),
+    listEvents: (userId, limit) => audit.list(userId, limit),
+    prune: () => pruneExpired(store, clock, config.retention, config.auditRetention),
     async close() {
       await sessionStates.close();
       if (ownsStore) await store.close();

@@ -3,7 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { loadConfig, type RotorConfig } from '../config/load-config.js';
 import { ConfigError, RotorError } from '../errors.js';
 import { createServer } from '../http/create-server.js';
-import { presentSession, presentUser } from '../http/presenters.js';
+import { presentEvent, presentSession, presentUser } from '../http/presenters.js';
 import { createRotor, type Rotor } from '../rotor.js';
 import { normalizeEmail } from '../accounts/email.js';
 import { migrate, openStore } from '../store/open-store.js';
@@ -102,6 +102,23 @@ export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
       });
     });
 
+  program
+    .command('events')
+    .description("List a user's recent security events (the audit log), newest first.")
+    .requiredOption('--email <email>', 'email of the user')
+    .option('--limit <n>', 'how many events', '50')
+    .action(async (options: { email: string; limit: string }) => {
+      const limit = Number(options.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+        throw new RotorError('invalid_request', '--limit must be a whole number from 1 to 10000');
+      }
+      await withRotor(env, async (rotor) => {
+        const user = await findUser(rotor, options.email);
+        const events = await rotor.listEvents(user.id, limit);
+        console.log(JSON.stringify({ events: events.map(presentEvent) }, null, 2));
+      });
+    });
+
   const sessions = program
     .command('sessions')
     .description("Inspect and revoke a user's device sessions.");
@@ -131,10 +148,10 @@ export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
       await withRotor(env, async (rotor) => {
         const user = await findUser(rotor, options.email);
         if (options.all) {
-          const count = await rotor.logoutAll(user.id);
+          const count = await rotor.logoutAll(user.id, CLI_CLIENT);
           console.log(`revoked ${count} session(s)`);
         } else {
-          await rotor.revokeSession(user.id, options.id!);
+          await rotor.revokeSession(user.id, options.id!, CLI_CLIENT);
           console.log(`revoked session ${options.id}`);
         }
       });
@@ -142,6 +159,9 @@ export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
 
   return program;
 }
+
+/** How the audit log names revocations made from the command line. */
+const CLI_CLIENT = { ip: null, userAgent: 'rotor cli' };
 
 async function withRotor(
   env: NodeJS.ProcessEnv,

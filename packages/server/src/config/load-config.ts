@@ -34,6 +34,8 @@ export interface RotorConfig {
   oauthClients: OAuthClient[];
   /** Seconds that ended sessions and expired rotated tokens are kept before pruning. */
   retention: number;
+  /** Seconds audit events are kept (`ROTOR_AUDIT_RETENTION`, default 90 days); 0 keeps them. */
+  auditRetention: number;
   /** Rotate the signing key when it is this many seconds old; 0 (default) rotates only on command. */
   keyRotation: number;
   /** Seconds between background pruning passes; 0 disables the job (run `rotor prune` instead). */
@@ -76,6 +78,7 @@ export function loadConfig(
     trustProxy: boolean(env, 'ROTOR_TRUST_PROXY', false),
     oauthClients: oauthClients(env),
     retention: duration(env, 'ROTOR_RETENTION', '7d', 0),
+    auditRetention: duration(env, 'ROTOR_AUDIT_RETENTION', '90d', 0),
     pruneInterval: duration(env, 'ROTOR_PRUNE_INTERVAL', '1h', 0),
     keyRotation: duration(env, 'ROTOR_KEY_ROTATION', '0', 0),
     logLevel: oneOf(env, 'ROTOR_LOG_LEVEL', 'info', LOG_LEVELS),

@@ -11,7 +11,7 @@ import {
   requestedDelivery,
   sendTokens,
 } from './delivery.js';
-import { presentSession, presentUser } from './presenters.js';
+import { presentEvent, presentSession, presentUser } from './presenters.js';
 
 const registerBody = {
   type: 'object',
@@ -143,10 +143,10 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     async (request, reply) => {
       const refreshToken = request.body?.refreshToken ?? request.cookies[REFRESH_COOKIE];
       if (refreshToken) {
-        await rotor.logoutWithRefreshToken(refreshToken);
+        await rotor.logoutWithRefreshToken(refreshToken, client(request));
       } else {
         const principal = await principalOrNull(rotor, request);
-        if (principal) await rotor.logoutSession(principal.session.id);
+        if (principal) await rotor.logoutSession(principal.session.id, client(request));
       }
       clearAuthCookies(reply, config);
       return reply.code(204).send();
@@ -157,13 +157,17 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     '/auth/password',
     { ...protectedRoute, schema: { body: passwordBody } },
     async (request, reply) => {
-      await rotor.changePassword({ principal: principalOf(request), ...request.body });
+      await rotor.changePassword({
+        principal: principalOf(request),
+        ...request.body,
+        client: client(request),
+      });
       return reply.code(204).send();
     },
   );
 
   app.post('/auth/logout-all', protectedRoute, async (request, reply) => {
-    await rotor.logoutAll(principalOf(request).user.id);
+    await rotor.logoutAll(principalOf(request).user.id, client(request));
     clearAuthCookies(reply, config);
     return reply.code(204).send();
   });
@@ -184,6 +188,11 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     return reply.type('application/json; charset=utf-8').send(body);
   });
 
+  app.get('/auth/events', protectedRoute, async (request) => {
+    const events = await rotor.listEvents(principalOf(request).user.id, 50);
+    return { events: events.map(presentEvent) };
+  });
+
   app.get('/auth/sessions', protectedRoute, async (request) => {
     const { user, session } = principalOf(request);
     const sessions = await rotor.listSessions(user.id);
@@ -195,7 +204,7 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     { ...protectedRoute, schema: { params: sessionParams } },
     async (request, reply) => {
       const { user, session } = principalOf(request);
-      await rotor.revokeSession(user.id, request.params.id);
+      await rotor.revokeSession(user.id, request.params.id, client(request));
       if (request.params.id === session.id) clearAuthCookies(reply, config);
       return reply.code(204).send();
     },

@@ -1,5 +1,5 @@
 import { sessionEndsAt } from '../sessions/session-state.js';
-import type { SessionRow, UserRow } from '../store/store.js';
+import type { EventRow, SessionRow, UserRow } from '../store/store.js';
 
 /** The `user` shape of API.md; never the password hash. */
 export function presentUser(user: UserRow) {
@@ -17,6 +17,17 @@ export function presentSession(session: SessionRow, currentSessionId: string | n
     lastUsedAt: iso(session.last_used_at),
     expiresAt: iso(sessionEndsAt(session)),
     current: session.id === currentSessionId,
+  };
+}
+
+/** One audit-log event of `GET /auth/events` and `rotor events`. */
+export function presentEvent(event: EventRow) {
+  return {
+    type: event.type,
+    at: iso(event.at),
+    ip: event.ip,
+    userAgent: event.user_agent,
+    sessionId: event.session_id,
   };
 }
 

@@ -11,6 +11,8 @@ export interface PruneReport {
   cutoff: number;
   /** Rate-limit states whose window and block are long over. */
   rateLimits: number;
+  /** Audit events older than the audit retention. */
+  events: number;
 }
 
 /** Longer than any limit's window and block (limits/rules.ts), so pruning forgets nothing in use. */
@@ -29,9 +31,11 @@ export async function pruneExpired(
   store: Store,
   clock: Clock,
   retention: number,
+  /** Seconds audit events are kept; 0 keeps them forever. */
+  auditRetention = 0,
 ): Promise<PruneReport> {
   const cutoff = clock.now() - retention * 1000;
-  const report: PruneReport = { sessions: 0, rotatedTokens: 0, cutoff, rateLimits: 0 };
+  const report: PruneReport = { sessions: 0, rotatedTokens: 0, cutoff, rateLimits: 0, events: 0 };
   for (let n = BATCH; n === BATCH;) {
     n = await store.transaction((tx) => tx.pruneEndedSessions(cutoff, BATCH));
     report.sessions += n;
@@ -41,5 +45,12 @@ export async function pruneExpired(
     report.rotatedTokens += n;
   }
   report.rateLimits = await store.pruneRateLimits(clock.now() - RATE_LIMIT_IDLE_MS);
+  if (auditRetention > 0) {
+    const before = clock.now() - auditRetention * 1000;
+    for (let n = BATCH; n === BATCH;) {
+      n = await store.pruneEvents(before, BATCH);
+      report.events += n;
+    }
+  }
   return report;
 }

@@ -9,6 +9,7 @@ import {
 import { isPostgres } from './migrations.js';
 import type { Database, RateLimitsTable } from './schema.js';
 import type {
+  EventRow,
   RevokeReason,
   SessionRow,
   SessionWithUser,
@@ -292,6 +293,28 @@ export class KyselyStore implements Store {
       .deleteFrom('user_tokens')
       .where('token_hash', 'in', old)
       .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async insertEvent(event: EventRow): Promise<void> {
+    await this.#db.insertInto('events').values(event).execute();
+  }
+
+  async listUserEvents(userId: string, limit: number): Promise<EventRow[]> {
+    const rows = await this.#db
+      .selectFrom('events')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .orderBy('at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({ ...row, at: Number(row.at) }));
+  }
+
+  async pruneEvents(cutoff: number, limit: number): Promise<number> {
+    const old = this.#db.selectFrom('events').select('id').where('at', '<', cutoff).limit(limit);
+    const result = await this.#db.deleteFrom('events').where('id', 'in', old).executeTakeFirst();
     return Number(result.numDeletedRows);
   }
 

@@ -133,6 +133,30 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('rate_limits').ifExists().execute();
     },
   },
+  '0005_events': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text')
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('ip', 'text')
+        .addColumn('user_agent', 'text')
+        .addColumn('session_id', 'text')
+        .execute();
+      // A user's recent events, newest first; and the retention job's range delete.
+      await db.schema
+        .createIndex('events_user_id_at')
+        .on('events')
+        .columns(['user_id', 'at'])
+        .execute();
+      await db.schema.createIndex('events_at').on('events').column('at').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('events').ifExists().execute();
+    },
+  },
 };
 
 export function isPostgres(db: Kysely<unknown>): boolean {

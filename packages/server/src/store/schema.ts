@@ -66,6 +66,18 @@ export interface RateLimitsTable {
   strikes: number;
 }
 
+/** The audit log: one row per security event (audit/audit-log.ts). */
+export interface EventsTable {
+  id: string;
+  /** Null for a failed login with an email that has no account. */
+  user_id: string | null;
+  type: string;
+  at: number;
+  ip: string | null;
+  user_agent: string | null;
+  session_id: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -73,4 +85,5 @@ export interface Database {
   signing_keys: SigningKeysTable;
   secrets: SecretsTable;
   rate_limits: RateLimitsTable;
+  events: EventsTable;
 }

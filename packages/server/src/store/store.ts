@@ -1,12 +1,19 @@
 import type { Selectable } from 'kysely';
 import type { LimitState } from '../limits/window.js';
 import type { ChangeWatch, SessionStateListener } from './changes.js';
-import type { SessionsTable, SigningKeysTable, UsersTable, UserTokensTable } from './schema.js';
+import type {
+  EventsTable,
+  SessionsTable,
+  SigningKeysTable,
+  UsersTable,
+  UserTokensTable,
+} from './schema.js';
 
 export type UserRow = Selectable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type TokenRow = Selectable<UserTokensTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
+export type EventRow = Selectable<EventsTable>;
 
 /** A session with the user it belongs to, read together. */
 export interface SessionWithUser {
@@ -76,6 +83,12 @@ export interface Store {
   pruneEndedSessions(cutoff: number, limit: number): Promise<number>;
   /** Deletes up to `limit` rotated refresh tokens whose own expiry is before `cutoff`. */
   pruneRotatedTokens(cutoff: number, limit: number): Promise<number>;
+
+  insertEvent(event: EventRow): Promise<void>;
+  /** A user's events, newest first. */
+  listUserEvents(userId: string, limit: number): Promise<EventRow[]>;
+  /** Deletes up to `limit` events older than `cutoff`; returns how many. */
+  pruneEvents(cutoff: number, limit: number): Promise<number>;
 
   findRateLimit(key: string): Promise<LimitState | undefined>;
   /** Applies `change` to one key's state atomically (a row lock on PostgreSQL). */

@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import type { EventRow, Store } from '../store/store.js';
+
+/** The security events Rotor records (docs/security.md, "Audit log"). */
+export type AuditEventType =
+  | 'login_succeeded'
+  | 'login_failed'
+  | 'refresh'
+  | 'reuse_detected'
+  | 'logout'
+  | 'logout_all'
+  | 'session_revoked'
+  | 'password_changed';
+
+export interface AuditEvent {
+  type: AuditEventType;
+  userId: string | null;
+  sessionId?: string | null | undefined;
+  ip?: string | null | undefined;
+  userAgent?: string | null | undefined;
+}
+
+/**
+ * Writes security events to the store. Each is written after the action it records, in its own
+ * statement: a failed login leaves its trace even though the request fails. Ids sort by time, then
+ * by order of writing in this process, so events of one millisecond list in the order they happened.
+ */
+export class AuditLog {
+  readonly #store: Store;
+  readonly #clock: Clock;
+  #sequence = 0;
+
+  constructor(store: Store, clock: Clock) {
+    this.#store = store;
+    this.#clock = clock;
+  }
+
+  async record(event: AuditEvent): Promise<void> {
+    const at = this.#clock.now();
+    this.#sequence = (this.#sequence + 1) % 36 ** 4;
+    const id =
+      at.toString(36).padStart(9, '0') +
+      this.#sequence.toString(36).padStart(4, '0') +
+      randomBytes(6).toString('base64url');
+    await this.#store.insertEvent({
+      id,
+      user_id: event.userId,
+      type: event.type,
+      at,
+      ip: event.ip ?? null,
+      user_agent: event.userAgent?.slice(0, 512) ?? null,
+      session_id: event.sessionId ?? null,
+    });
+  }
+
+  /** A user's most recent events, newest first. */
+  list(userId: string, limit = 50): Promise<EventRow[]> {
+    return this.#store.listUserEvents(userId, limit);
+  }
+}

@@ -48,10 +48,19 @@ for (const dialect of DIALECTS) {
           await post('/auth/login', { email: 'ada@example.com', password: PASSWORD }, body)
         ).json();
         step();
-        const rotated = (await post('/auth/refresh', { refreshToken: first.refreshToken })).json();
+        // Refreshed from where the session was last used: no event. From elsewhere: an event.
+        const same = (await post('/auth/refresh', { refreshToken: first.refreshToken })).json();
+        step();
+        const rotated = (
+          await post(
+            '/auth/refresh',
+            { refreshToken: same.refreshToken },
+            { 'user-agent': 'AuditTest/2.0 (moved)' },
+          )
+        ).json();
         step();
         step();
-        // The first token again, past the grace window: theft, the session is revoked.
+        // An old token again, past the grace window: theft, the session is revoked.
         expect(
           (await post('/auth/refresh', { refreshToken: first.refreshToken })).json().error,
         ).toBe('refresh_token_reused');
@@ -113,7 +122,8 @@ for (const dialect of DIALECTS) {
           'login_failed',
         ]);
         for (const event of events) {
-          expect(event).toMatchObject({ ip: '203.0.113.5', userAgent: 'AuditTest/1.0' });
+          const userAgent = event.type === 'refresh' ? 'AuditTest/2.0 (moved)' : 'AuditTest/1.0';
+          expect(event).toMatchObject({ ip: '203.0.113.5', userAgent });
           expect(Date.parse(event.at)).not.toBeNaN();
         }
         expect(events.find((e) => e.type === 'refresh')!.sessionId).toBe(rotated.sessionId);

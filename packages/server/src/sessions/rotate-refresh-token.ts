@@ -29,6 +29,8 @@ export async function rotateRefreshToken(
      * the successor already issued, do not run it.
      */
     admit?: ((session: SessionRow) => Promise<void>) | undefined;
+    /** Runs in the rotation's transaction once it has rotated (the audit event commits with it). */
+    rotated?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
   } & ClientInfo,
 ): Promise<IssuedSession & { rotated: boolean; user: UserRow }> {
   if (!isRefreshTokenShape(input.refreshToken)) {
@@ -60,6 +62,7 @@ async function decide(
     delivery?: Delivery | undefined;
     clientId?: string | undefined;
     admit?: ((session: SessionRow) => Promise<void>) | undefined;
+    rotated?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
   } & ClientInfo,
 ): Promise<Decision> {
   const now = ctx.clock.now();
@@ -122,6 +125,7 @@ async function decide(
         delivery: input.delivery && input.delivery !== 'body' ? input.delivery : session.delivery,
       };
       await tx.touchSession(session.id, patch);
+      await input.rotated?.(tx, session);
       return { ok: true, session: { ...session, ...patch }, user, refreshExpiresAt, rotated: true };
     }
     // Another request rotated it between our read and our update: re-read, then judge as a racer.

@@ -1,4 +1,5 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
+import { eventIdPrefix } from '../audit/audit-log.js';
 import type { LimitState } from '../limits/window.js';
 import {
   noExternalChanges,
@@ -313,7 +314,12 @@ export class KyselyStore implements Store {
   }
 
   async pruneEvents(cutoff: number, limit: number): Promise<number> {
-    const old = this.#db.selectFrom('events').select('id').where('at', '<', cutoff).limit(limit);
+    // Ids begin with the time (audit-log.ts): a range of the primary key, no index on `at`.
+    const old = this.#db
+      .selectFrom('events')
+      .select('id')
+      .where('id', '<', eventIdPrefix(cutoff))
+      .limit(limit);
     const result = await this.#db.deleteFrom('events').where('id', 'in', old).executeTakeFirst();
     return Number(result.numDeletedRows);
   }

@@ -82,7 +82,9 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     const userAgent = request.headers['user-agent']?.slice(0, 512) ?? null;
     return { ip: request.ip ?? null, userAgent };
   };
-  const protectedRoute = { preHandler: authenticate(rotor) };
+  // The OpenAPI document (openapi.ts) shows which routes need an access token, and how to send it.
+  const security: Record<string, string[]>[] = [{ bearer: [] }, { accessCookie: [] }];
+  const protectedRoute = { preHandler: authenticate(rotor), schema: { security } };
 
   app.post<{ Body: RegisterBody }>(
     '/auth/register',
@@ -155,7 +157,7 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
 
   app.post<{ Body: { currentPassword: string; newPassword: string } }>(
     '/auth/password',
-    { ...protectedRoute, schema: { body: passwordBody } },
+    { ...protectedRoute, schema: { security, body: passwordBody } },
     async (request, reply) => {
       await rotor.changePassword({
         principal: principalOf(request),
@@ -201,7 +203,7 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
 
   app.delete<{ Params: { id: string } }>(
     '/auth/sessions/:id',
-    { ...protectedRoute, schema: { params: sessionParams } },
+    { ...protectedRoute, schema: { security, params: sessionParams } },
     async (request, reply) => {
       const { user, session } = principalOf(request);
       await rotor.revokeSession(user.id, request.params.id, client(request));

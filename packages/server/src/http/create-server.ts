@@ -10,6 +10,9 @@ import { assertSameOrigin } from './csrf.js';
 import { ACCESS_COOKIE } from './delivery.js';
 import { errorHandler, sendError, toRotorError } from './error-handler.js';
 import { lazyChildLoggerFactory } from './lazy-logger.js';
+import { installMetrics } from './metrics.js';
+import { installOpenApi } from './openapi.js';
+import { VERSION } from '../version.js';
 import { demoRoutes, findDemoDir } from './demo-routes.js';
 import { oauthRoutes } from './oauth-routes.js';
 import { systemRoutes } from './system-routes.js';
@@ -136,6 +139,9 @@ export async function createServer(
       reply,
     );
   });
+
+  installMetrics(app, rotor);
+  await installOpenApi(app, VERSION);
 
   const demoDir = findDemoDir();
   await app.register(systemRoutes, { rotor, demo: demoDir !== undefined });

@@ -14,6 +14,9 @@ const CONTENT_SECURITY_POLICY =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
   "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/** Pages and files, not API: left out of the OpenAPI document. */
+const HIDDEN = { schema: { hide: true } };
+
 /** The folder of the demo page's built files, or undefined when `@rotor/demo` is not installed. */
 export function findDemoDir(): string | undefined {
   try {
@@ -38,19 +41,19 @@ export async function demoRoutes(app: FastifyInstance, { dir }: { dir: string })
     ['app.js', 'style.css', 'rotor-client.js'].map((name) => [name, file(name)]),
   );
 
-  app.get('/', async (_request, reply) =>
+  app.get('/', HIDDEN, async (_request, reply) =>
     reply
       .type(index.type)
       .header('content-security-policy', CONTENT_SECURITY_POLICY)
       .header('cache-control', 'no-cache')
       .send(index.body),
   );
-  app.get<{ Params: { name: string } }>('/demo/:name', async (request, reply) => {
+  app.get<{ Params: { name: string } }>('/demo/:name', HIDDEN, async (request, reply) => {
     const asset = assets.get(request.params.name);
     if (!asset) return reply.callNotFound();
     return reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body);
   });
-  app.get('/sdk/rotor-client.js', async (_request, reply) => {
+  app.get('/sdk/rotor-client.js', HIDDEN, async (_request, reply) => {
     const asset = assets.get('rotor-client.js')!;
     return reply.type(asset.type).header('cache-control', 'public, max-age=300').send(asset.body);
   });

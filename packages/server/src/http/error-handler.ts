@@ -86,6 +86,7 @@ export function errorHandler(
   reply: FastifyReply,
 ): FastifyReply {
   const rotorError = toRotorError(error);
+  request.rotorErrorCode = rotorError.code;
   if (rotorError.status >= 500) {
     request.log.error({ err: error }, 'request failed');
   } else {

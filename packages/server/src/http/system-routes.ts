@@ -26,7 +26,7 @@ export async function systemRoutes(
 
   // Without the demo page installed, `/` describes the service instead.
   if (!demo) {
-    app.get('/', async () => ({
+    app.get('/', { schema: { hide: true } }, async () => ({
       name: 'rotor',
       version: VERSION,
       description:
@@ -38,12 +38,17 @@ export async function systemRoutes(
         'POST /auth/refresh',
         'POST /auth/logout',
         'POST /auth/logout-all',
+        'POST /auth/password',
+        'GET /auth/events',
         'GET /auth/me',
         'GET /auth/sessions',
         'DELETE /auth/sessions/:id',
         'GET /.well-known/jwks.json',
         'GET /healthz',
         'GET /readyz',
+        'GET /metrics',
+        'GET /openapi.json',
+        'GET /docs',
       ],
     }));
   }

@@ -187,6 +187,17 @@ export class KyselyStore implements Store {
     };
   }
 
+  async countActiveSessions(now: number): Promise<number> {
+    const row = await this.#db
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('revoked_at', 'is', null)
+      .where('idle_expires_at', '>', now)
+      .where((eb) => eb.or([eb('max_expires_at', 'is', null), eb('max_expires_at', '>', now)]))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   async listActiveSessions(userId: string, now: number): Promise<SessionRow[]> {
     const rows = await this.#db
       .selectFrom('sessions')

@@ -51,6 +51,8 @@ export interface Store {
   findSession(id: string): Promise<SessionRow | undefined>;
   /** The session and its user in one read (the access-token check on every request). */
   findSessionWithUser(id: string): Promise<SessionWithUser | undefined>;
+  /** How many sessions, of all users, are neither revoked nor expired at `now`. */
+  countActiveSessions(now: number): Promise<number>;
   /** The user's sessions that are neither revoked nor expired at `now`, newest first. */
   listActiveSessions(userId: string, now: number): Promise<SessionRow[]>;
   touchSession(

@@ -1,0 +1,82 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Rotor } from '../rotor.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The error code a refused request was answered with (set by the error handler). */
+    rotorErrorCode?: string;
+  }
+}
+
+/**
+ * Prometheus metrics at `GET /metrics`, on a registry of this server's own (no global state, so
+ * several servers in one process do not mix their counts): request durations by route, logins,
+ * refreshes, re-use detections, active sessions, and Node's process metrics. Installed on the root
+ * instance, not as an encapsulated plugin, so its hook sees every route.
+ */
+export function installMetrics(app: FastifyInstance, rotor: Rotor): void {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'rotor_' });
+  const duration = new Histogram({
+    name: 'rotor_http_request_duration_seconds',
+    help: 'HTTP request durations by method, route template and status.',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const logins = new Counter({
+    name: 'rotor_logins_total',
+    help: 'Logins by result: succeeded, failed (wrong email or password), rate_limited, error.',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const refreshes = new Counter({
+    name: 'rotor_refreshes_total',
+    help: 'Refreshes by result: ok, or the error code that refused them.',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const reuse = new Counter({
+    name: 'rotor_reuse_detected_total',
+    help: 'Rotated refresh tokens presented again: sessions revoked as stolen.',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'rotor_active_sessions',
+    help: 'Sessions neither revoked nor expired, counted in the database at each scrape.',
+    registers: [registry],
+    async collect() {
+      this.set(await rotor.store.countActiveSessions(rotor.clock.now()));
+    },
+  });
+
+  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const status = reply.statusCode;
+    duration.observe(
+      { method: request.method, route, status: String(status) },
+      reply.elapsedTime / 1000,
+    );
+    if (route === '/auth/login' && request.method === 'POST') {
+      logins.inc({
+        result:
+          status === 200
+            ? 'succeeded'
+            : status === 401
+              ? 'failed'
+              : status === 429
+                ? 'rate_limited'
+                : 'error',
+      });
+    } else if (route === '/auth/refresh' && request.method === 'POST') {
+      refreshes.inc({ result: status === 200 ? 'ok' : (request.rotorErrorCode ?? 'error') });
+      if (request.rotorErrorCode === 'refresh_token_reused') reuse.inc();
+    }
+  });
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    const body = await registry.metrics();
+    return reply.type(registry.contentType).send(body);
+  });
+}

@@ -12,6 +12,7 @@ import { RotorError } from './errors.js';
 import { databaseLimitStore } from './limits/database-store.js';
 import { RateLimiter } from './limits/limiter.js';
 import { MemoryLimitStore } from './limits/memory-store.js';
+import { RedisLimitStore } from './limits/redis-store.js';
 import { LIMITS } from './limits/rules.js';
 import { PasswordHasher } from './passwords/passwords.js';
 import type { ClientInfo, SessionContext } from './sessions/context.js';
@@ -174,10 +175,13 @@ function assemble(
     now: () => Math.floor(clock.now() / 1000),
   });
 
-  // Login and register limits are shared through the database by every instance; refresh limits
-  // guard against runaway clients and stay in this process (no write per refresh).
+  // Login and register limits are shared by every instance through the database, or Redis when
+  // `ROTOR_REDIS_URL` is set; refresh limits guard against runaway clients and stay in this
+  // process (no write per refresh).
+  const redisLimits =
+    config.rateLimit && config.redisUrl ? new RedisLimitStore(config.redisUrl) : undefined;
   const limits = {
-    shared: new RateLimiter(databaseLimitStore(store), clock, config.rateLimit),
+    shared: new RateLimiter(redisLimits ?? databaseLimitStore(store), clock, config.rateLimit),
     local: new RateLimiter(new MemoryLimitStore(), clock, config.rateLimit),
   };
 
@@ -403,6 +407,7 @@ function assemble(
     prune: () => pruneExpired(store, clock, config.retention, config.auditRetention),
     async close() {
       await sessionStates.close();
+      await redisLimits?.close();
       if (ownsStore) await store.close();
     },
   };

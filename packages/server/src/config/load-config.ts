@@ -27,6 +27,8 @@ export interface RotorConfig {
   allowedOrigins: string[];
   cookieSecure: boolean;
   rateLimit: boolean;
+  /** `ROTOR_REDIS_URL`: where login and sign-up limits live instead of the database. */
+  redisUrl: string | undefined;
   /** When set, secrets are derived from it instead of being generated and kept in the database. */
   secret: string | undefined;
   trustProxy: boolean;
@@ -74,6 +76,7 @@ export function loadConfig(
     allowedOrigins: origins(env, defaultOrigins(host, port)),
     cookieSecure: boolean(env, 'ROTOR_COOKIE_SECURE', true),
     rateLimit: onOff(env, 'ROTOR_RATE_LIMIT', true),
+    redisUrl: redisUrl(env),
     secret: secret(env),
     trustProxy: boolean(env, 'ROTOR_TRUST_PROXY', false),
     oauthClients: oauthClients(env),
@@ -196,6 +199,17 @@ function origins(env: Env, fallback: string[]): string[] {
       }
       return url.origin;
     });
+}
+
+function redisUrl(env: Env): string | undefined {
+  const value = raw(env, 'ROTOR_REDIS_URL');
+  if (value !== undefined && !/^rediss?:\/\/./.test(value)) {
+    throw new ConfigError(
+      'ROTOR_REDIS_URL',
+      `expected redis://host:port or rediss://…, got "${value}"`,
+    );
+  }
+  return value;
 }
 
 function secret(env: Env): string | undefined {

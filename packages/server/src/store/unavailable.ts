@@ -1,10 +1,10 @@
 /** SQLite result codes, Node socket errors and PostgreSQL SQLSTATE classes that mean "try later". */
 const CODES =
-  /^(SQLITE_(BUSY|LOCKED|READONLY|IOERR|CANTOPEN|FULL|PROTOCOL|NOTADB|CORRUPT)|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|EAI_AGAIN|08...|53...|57P0[1-3]|57014|40001|40P01|25006)/;
+  /^(SQLITE_(BUSY|LOCKED|READONLY|IOERR|CANTOPEN|FULL|PROTOCOL|NOTADB|CORRUPT)|EAGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|EAI_AGAIN|08...|53...|57P0[1-3]|57014|40001|40P01|25006)/;
 
-/** node-postgres raises these without a code. */
+/** node-postgres and ioredis (the rate-limit store) raise these without a code. */
 const MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error and is not queryable|Client was closed|Cannot use a pool after calling end|driver has already been destroyed/;
+  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error and is not queryable|Client was closed|Cannot use a pool after calling end|driver has already been destroyed|max retries per request|Connection is closed|Command timed out|Stream isn't writeable/;
 
 /**
  * Whether an error means the database cannot be reached or cannot write right now (answered as

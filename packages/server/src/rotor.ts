@@ -13,7 +13,6 @@ import { databaseLimitStore } from './limits/database-store.js';
 import { RateLimiter } from './limits/limiter.js';
 import { MemoryLimitStore } from './limits/memory-store.js';
 import { RedisLimitStore } from './limits/redis-store.js';
-import { LIMITS } from './limits/rules.js';
 import { PasswordHasher } from './passwords/passwords.js';
 import type { ClientInfo, SessionContext } from './sessions/context.js';
 import {
@@ -178,6 +177,7 @@ function assemble(
   // Login and register limits are shared by every instance through the database, or Redis when
   // `ROTOR_REDIS_URL` is set; refresh limits guard against runaway clients and stay in this
   // process (no write per refresh).
+  const rules = config.rateLimits;
   const redisLimits =
     config.rateLimit && config.redisUrl ? new RedisLimitStore(config.redisUrl) : undefined;
   const limits = {
@@ -233,22 +233,22 @@ function assemble(
     accounts,
     async register(input) {
       // Sign-ups over HTTP count per address; the CLI (no address) is the operator.
-      if (input.ip) await limits.shared.consume(LIMITS.register, input.ip);
+      if (input.ip) await limits.shared.consume(rules.register, input.ip);
       return registerUser(accounts, input);
     },
     async login(input) {
       // Checked before the password is: a blocked account or address costs no hashing.
       const account = normalizeEmail(input.email);
       const address = input.ip ?? 'unknown';
-      await limits.shared.check(LIMITS.loginAccount, account);
-      await limits.shared.check(LIMITS.loginAddress, address);
+      await limits.shared.check(rules.loginAccount, account);
+      await limits.shared.check(rules.loginAddress, address);
       let user: UserRow;
       try {
         user = await verifyCredentials(accounts, input.email, input.password);
       } catch (error) {
         if (error instanceof RotorError && error.code === 'invalid_credentials') {
-          await limits.shared.fail(LIMITS.loginAccount, account);
-          await limits.shared.fail(LIMITS.loginAddress, address);
+          await limits.shared.fail(rules.loginAccount, account);
+          await limits.shared.fail(rules.loginAddress, address);
           const known = await store.findUserByEmail(account);
           await audit.record({
             type: 'login_failed',
@@ -259,7 +259,7 @@ function assemble(
         }
         throw error;
       }
-      await limits.shared.reset(LIMITS.loginAccount, account);
+      await limits.shared.reset(rules.loginAccount, account);
       const issued = await startSession(sessions, {
         userId: user.id,
         deviceName: input.deviceName,
@@ -279,13 +279,13 @@ function assemble(
     },
     async refresh(input) {
       const address = input.ip ?? 'unknown';
-      await limits.local.check(LIMITS.refreshAddress, address);
+      await limits.local.check(rules.refreshAddress, address);
       let issued: Awaited<ReturnType<typeof rotateRefreshToken>>;
       try {
         issued = await rotateRefreshToken(sessions, {
           ...input,
           // Refused before the rotation, so a limited client keeps its token and retries later.
-          admit: (session) => limits.local.consume(LIMITS.refreshSession, session.id),
+          admit: (session) => limits.local.consume(rules.refreshSession, session.id),
           // Recorded when the session moves (another address or user agent than its last use),
           // in the rotation's transaction: an event per rotation cost a fifth of the refresh
           // throughput (bench row 3) and buries the moves that matter among thousands of rows.
@@ -305,7 +305,7 @@ function assemble(
         });
       } catch (error) {
         if (error instanceof RotorError && error.code === 'invalid_token') {
-          await limits.local.fail(LIMITS.refreshAddress, address);
+          await limits.local.fail(rules.refreshAddress, address);
         }
         if (error instanceof RotorError && error.code === 'refresh_token_reused') {
           const session = await sessionOfRefreshToken(input.refreshToken);
@@ -350,7 +350,7 @@ function assemble(
     async changePassword({ principal, currentPassword, newPassword, client = {} }) {
       // The same budget as logins: a stolen access token must not open a password oracle.
       const account = principal.user.email;
-      await limits.shared.check(LIMITS.loginAccount, account);
+      await limits.shared.check(rules.loginAccount, account);
       try {
         const ended = await changePassword(accounts, {
           userId: principal.user.id,
@@ -367,7 +367,7 @@ function assemble(
         return ended;
       } catch (error) {
         if (error instanceof RotorError && error.code === 'invalid_credentials') {
-          await limits.shared.fail(LIMITS.loginAccount, account);
+          await limits.shared.fail(rules.loginAccount, account);
         }
         throw error;
       }

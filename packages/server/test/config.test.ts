@@ -50,6 +50,12 @@ describe('configuration', () => {
     ['ROTOR_OAUTH_CLIENTS', 'not json'],
     ['ROTOR_DATABASE_POOL_SIZE', '0'],
     ['ROTOR_RETENTION', 'a while'],
+    ['ROTOR_AUDIT_RETENTION', 'forever'],
+    ['ROTOR_REDIS_URL', 'localhost:6379'],
+    ['ROTOR_RATE_LIMIT_LOGIN', '5'],
+    ['ROTOR_RATE_LIMIT_LOGIN', '0/15m'],
+    ['ROTOR_RATE_LIMIT_REGISTER', '30 per 5m'],
+    ['ROTOR_RATE_LIMIT_REFRESH', '30/never'],
   ])('refuses %s=%s with an error naming the variable', (name, value) => {
     let error: unknown;
     try {
@@ -60,6 +66,18 @@ describe('configuration', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).variable).toBe(name);
     expect((error as Error).message).toContain(name);
+  });
+
+  it('reads rate-limit budgets as N/duration, keeping the blocks of each rule', () => {
+    const config = loadConfig({
+      ROTOR_RATE_LIMIT_LOGIN: '10/1h',
+      ROTOR_RATE_LIMIT_REGISTER: '100/60',
+      ROTOR_REDIS_URL: 'redis://cache.internal:6379',
+    });
+    expect(config.rateLimits.loginAccount).toMatchObject({ limit: 10, windowMs: 3_600_000 });
+    expect(config.rateLimits.register).toMatchObject({ limit: 100, windowMs: 60_000 });
+    expect(config.rateLimits.loginAddress).toMatchObject({ limit: 50, windowMs: 900_000 });
+    expect(config.redisUrl).toBe('redis://cache.internal:6379');
   });
 
   it('accepts 0 to disable the maximum lifetime and the grace window, and lists of origins', () => {

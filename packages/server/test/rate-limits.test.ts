@@ -197,6 +197,16 @@ for (const dialect of DIALECTS) {
       expect(await outcome(refresh(other.refreshToken))).toBe('ok');
     });
 
+    it('ROTOR_RATE_LIMIT_LOGIN sets the account budget', async () => {
+      const { rotor } = await open({ ROTOR_RATE_LIMIT_LOGIN: '2/1m' });
+      await rotor.register({ email: 'two@example.com', password: PASSWORD });
+      const results = [];
+      for (let i = 0; i < 3; i += 1)
+        results.push(await outcome(login(rotor, 'two@example.com', 'wrong')));
+      expect(results).toEqual(Array(3).fill('invalid_credentials'));
+      expect(await outcome(login(rotor, 'two@example.com', PASSWORD))).toBe('rate_limited 30s');
+    });
+
     it('ROTOR_RATE_LIMIT=off switches every limit off', async () => {
       const { rotor } = await open({ ROTOR_RATE_LIMIT: 'off' });
       await rotor.register({ email: 'off@example.com', password: PASSWORD });

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import { LIMITS, type LimitRule } from '../limits/rules.js';
 import { parseDuration } from './duration.js';
 
 /** Token delivery modes of API.md. */
@@ -29,6 +30,8 @@ export interface RotorConfig {
   rateLimit: boolean;
   /** `ROTOR_REDIS_URL`: where login and sign-up limits live instead of the database. */
   redisUrl: string | undefined;
+  /** The budgets of the rate limits (`ROTOR_RATE_LIMIT_*`, `N/duration`); blocks as in rules.ts. */
+  rateLimits: RateLimitBudgets;
   /** When set, secrets are derived from it instead of being generated and kept in the database. */
   secret: string | undefined;
   trustProxy: boolean;
@@ -46,6 +49,8 @@ export interface RotorConfig {
 }
 
 type Env = Record<string, string | undefined>;
+
+export type RateLimitBudgets = Record<keyof typeof LIMITS, LimitRule>;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -77,6 +82,13 @@ export function loadConfig(
     cookieSecure: boolean(env, 'ROTOR_COOKIE_SECURE', true),
     rateLimit: onOff(env, 'ROTOR_RATE_LIMIT', true),
     redisUrl: redisUrl(env),
+    rateLimits: {
+      loginAccount: budget(env, 'ROTOR_RATE_LIMIT_LOGIN', LIMITS.loginAccount),
+      loginAddress: budget(env, 'ROTOR_RATE_LIMIT_LOGIN_ADDRESS', LIMITS.loginAddress),
+      register: budget(env, 'ROTOR_RATE_LIMIT_REGISTER', LIMITS.register),
+      refreshSession: budget(env, 'ROTOR_RATE_LIMIT_REFRESH', LIMITS.refreshSession),
+      refreshAddress: LIMITS.refreshAddress,
+    },
     secret: secret(env),
     trustProxy: boolean(env, 'ROTOR_TRUST_PROXY', false),
     oauthClients: oauthClients(env),
@@ -199,6 +211,18 @@ function origins(env: Env, fallback: string[]): string[] {
       }
       return url.origin;
     });
+}
+
+/** `N/duration` (`5/15m`): at most N events per window; the rule's blocks are kept. */
+function budget(env: Env, name: string, rule: LimitRule): LimitRule {
+  const value = raw(env, name);
+  if (value === undefined) return rule;
+  const match = /^(\d{1,6})\/(.+)$/.exec(value);
+  const seconds = match ? parseDuration(match[2]!) : undefined;
+  if (!match || Number(match[1]) < 1 || seconds === undefined || seconds < 1) {
+    throw new ConfigError(name, `expected N/duration such as 5/15m, got "${value}"`);
+  }
+  return { ...rule, limit: Number(match[1]), windowMs: seconds * 1000 };
 }
 
 function redisUrl(env: Env): string | undefined {

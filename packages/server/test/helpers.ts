@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { createServer, loadConfig, ManualClock, type RotorConfig } from '@rotor/server';
+import { createServer, loadConfig, ManualClock, RotorError, type RotorConfig } from '@rotor/server';
 
 /** A fresh folder for one test file's databases, removed by `cleanup`. */
 export function tempDir(): { dir: string; cleanup: () => void } {
@@ -140,4 +140,15 @@ export function cookieAttributes(line: string): Set<string> {
         return value.length ? `${name}=${value.join('=')}` : name!;
       }),
   );
+}
+
+/** The RotorError code a promise rejects with, or 'ok' when it resolves; other errors rethrow. */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'ok';
+  } catch (error) {
+    if (error instanceof RotorError) return error.code;
+    throw error;
+  }
 }

@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRotor, createServer, loadConfig, RotorError, type Rotor } from '@rotor/server';
+import { createRotor, createServer, loadConfig, type Rotor } from '@rotor/server';
 import { freePort } from '@rotor/testkit';
-import { newDatabaseUrl, PASSWORD, tempDir } from './helpers.js';
+import { codeOf, newDatabaseUrl, PASSWORD, tempDir } from './helpers.js';
 
 const REDIS = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((p) => existsSync(p));
 if (!REDIS && process.env.CI === 'true') {
@@ -40,16 +40,6 @@ afterAll(() => {
   cleanup();
 });
 
-async function code(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'ok';
-  } catch (error) {
-    if (error instanceof RotorError) return error.code;
-    throw error;
-  }
-}
-
 describe.skipIf(!REDIS)('rate limits in Redis (ROTOR_REDIS_URL)', () => {
   const opened: Rotor[] = [];
   afterAll(async () => {
@@ -77,8 +67,8 @@ describe.skipIf(!REDIS)('rate limits in Redis (ROTOR_REDIS_URL)', () => {
   it('a block earned on one instance holds on another that shares only Redis', async () => {
     const [a, b] = [await instance('ada@example.com'), await instance('ada@example.com')];
     for (let i = 0; i < 6; i += 1)
-      expect(await code(login(a, 'wrong password'))).toBe('invalid_credentials');
-    expect(await code(login(b, PASSWORD))).toBe('rate_limited');
+      expect(await codeOf(login(a, 'wrong password'))).toBe('invalid_credentials');
+    expect(await codeOf(login(b, PASSWORD))).toBe('rate_limited');
     const keys = spawnSync('redis-cli', ['-u', url, '--scan', '--pattern', 'rotor:limit:*'], {
       encoding: 'utf8',
     }).stdout;
@@ -91,10 +81,12 @@ describe.skipIf(!REDIS)('rate limits in Redis (ROTOR_REDIS_URL)', () => {
     const email = 'bob@example.com';
     const instances = [await instance(email), await instance(email), await instance(email)];
     const results = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => code(login(instances[i % 3]!, 'wrong password', email))),
+      Array.from({ length: 6 }, (_, i) =>
+        codeOf(login(instances[i % 3]!, 'wrong password', email)),
+      ),
     );
     expect(results).toEqual(Array(6).fill('invalid_credentials'));
-    expect(await code(login(instances[0]!, PASSWORD, email))).toBe('rate_limited');
+    expect(await codeOf(login(instances[0]!, PASSWORD, email))).toBe('rate_limited');
   });
 });
 

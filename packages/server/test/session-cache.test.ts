@@ -5,27 +5,16 @@ import {
   loadConfig,
   ManualClock,
   openStore,
-  RotorError,
   type KyselyStore,
   type Rotor,
 } from '@rotor/server';
-import { DIALECTS, newDatabaseUrl, PASSWORD, tempDir } from './helpers.js';
+import { codeOf, DIALECTS, newDatabaseUrl, PASSWORD, tempDir } from './helpers.js';
 
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);
 
 const client = { ip: '127.0.0.1', userAgent: 'vitest' };
 const MINUTE = 60_000;
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof RotorError) return error.code;
-    throw error;
-  }
-  return 'ok';
-}
 
 /** The real store, with its session reads counted: how a test sees whether the cache answered. */
 function countingReads(store: KyselyStore) {

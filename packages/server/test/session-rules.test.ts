@@ -1,23 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { createRotor, ManualClock, RotorError, type KyselyStore, type Rotor } from '@rotor/server';
-import { DIALECTS, PASSWORD, tempDir, testConfig } from './helpers.js';
+import { createRotor, ManualClock, type KyselyStore, type Rotor } from '@rotor/server';
+import { codeOf, DIALECTS, PASSWORD, tempDir, testConfig } from './helpers.js';
 
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);
 
 const DAY = 86_400_000;
 const client = { ip: '127.0.0.1', userAgent: 'vitest' };
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof RotorError) return error.code;
-    throw error;
-  }
-  return 'no error';
-}
 
 for (const dialect of DIALECTS) {
   describe.skipIf(!dialect.available)(

@@ -39,6 +39,12 @@ export interface RotorClient {
   close(): void;
 }
 
+/** How long a failed background refresh waits before the next try. */
+function retryDelay(error: unknown): number {
+  const seconds = error instanceof RotorClientError ? error.retryAfter : undefined;
+  return seconds === undefined ? 5_000 : Math.max(1_000, seconds * 1_000);
+}
+
 const REASONS: Record<string, SignOutReason> = {
   session_revoked: 'revoked',
   refresh_token_reused: 'reuse_detected',
@@ -135,9 +141,11 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     if (!autoRefresh || !state) return;
     const delay = Math.max(0, state.accessExpiresAt - margin(state) - now());
     timer = setTimeout(() => {
-      // A failure other than a dead session (network, 503) tries again shortly.
-      refresh().catch(() => {
-        timer = setTimeout(schedule, 5_000);
+      // A failure other than a dead session (network, 429, 503) tries again: when the server's
+      // Retry-After says, else shortly. Retrying a 429 sooner only earns more 429s.
+      refresh().catch((error: unknown) => {
+        timer = setTimeout(schedule, retryDelay(error));
+        (timer as { unref?: () => void }).unref?.();
       });
     }, delay);
     (timer as { unref?: () => void }).unref?.();

@@ -3,13 +3,29 @@ export class RotorClientError extends Error {
   readonly code: string;
   /** The HTTP status, or 0 when no response arrived. */
   readonly status: number;
+  /** Seconds to wait before trying again, from the answer's `Retry-After` (429, 503), if any. */
+  readonly retryAfter: number | undefined;
 
-  constructor(code: string, status: number, message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: string,
+    status: number,
+    message: string,
+    options?: { cause?: unknown; retryAfter?: number },
+  ) {
     super(message, options);
     this.name = 'RotorClientError';
     this.code = code;
     this.status = status;
+    this.retryAfter = options?.retryAfter;
   }
+}
+
+/** `Retry-After` as seconds from now: delta-seconds or an HTTP date (RFC 9110, 10.2.3). */
+function parseRetryAfter(value: string | null, now: number): number | undefined {
+  if (value === null) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 /** Reads the JSON error shape of API.md from a response, whatever the body turns out to be. */
@@ -23,5 +39,7 @@ export async function readError(response: Response): Promise<RotorClientError> {
   } catch {
     // not JSON: keep the status
   }
-  return new RotorClientError(code, response.status, message);
+  return new RotorClientError(code, response.status, message, {
+    retryAfter: parseRetryAfter(response.headers.get('retry-after'), Date.now()),
+  });
 }

@@ -238,3 +238,46 @@ describe('@rotor/client against a real Rotor (body delivery)', () => {
     expect(b.tab.state).toBeNull();
   });
 });
+
+describe('@rotor/client and a rate-limited refresh', () => {
+  let limited: FastifyInstance;
+  let limitedBase: string;
+  beforeAll(async () => {
+    // One refresh per session per minute: the second is answered 429 with Retry-After: 30.
+    limited = await createServer(
+      loadConfig({
+        ROTOR_DATABASE_URL: `sqlite:${join(dir, 'limited.db')}`,
+        ROTOR_ACCESS_TTL: '2s',
+        ROTOR_RATE_LIMIT_REFRESH: '1/1m',
+      }),
+      { logger: false },
+    );
+    limitedBase = await limited.listen({ host: '127.0.0.1', port: 0 });
+  });
+  afterAll(() => limited.close());
+
+  it('surfaces 429 with its Retry-After, waits that long before the next background try, and stays signed in', async () => {
+    const refreshCalls: number[] = [];
+    const client = createRotorClient({
+      baseUrl: limitedBase,
+      delivery: 'body',
+      fetch: (input, init) => {
+        if (String(input).endsWith('/auth/refresh')) refreshCalls.push(Date.now());
+        return fetch(input, init);
+      },
+    });
+    clients.push(client);
+    const email = `limited${++counter}@example.com`;
+    await client.register({ email, password: PASSWORD });
+    await client.login({ email, password: PASSWORD });
+    expect(await client.refresh()).toBe(true);
+    const error = await client.refresh().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'rate_limited', status: 429, retryAfter: 30 });
+    // The background refresh (due ~1 s after the last one) meets the same block. Retrying after a
+    // fixed 5 s would make another call within the next 6 s; the SDK waits the 30 s it was told.
+    await expect.poll(() => refreshCalls.length, { timeout: 3_000 }).toBe(3);
+    await sleep(6_000);
+    expect(refreshCalls).toHaveLength(3);
+    expect(client.state).not.toBeNull();
+  });
+});

@@ -641,8 +641,42 @@ for (const dialect of DIALECTS) {
         expect(String(allowed.headers['access-control-allow-headers']).toLowerCase()).toContain(
           'token-delivery',
         );
+        expect(allowed.headers['access-control-allow-methods']).toBe('GET, POST, DELETE');
+        expect(allowed.headers['access-control-max-age']).toBe('600');
+        expect(allowed.headers['x-content-type-options']).toBe('nosniff');
         const denied = await preflight('https://evil.example');
+        expect(denied.statusCode).toBe(204);
         expect(denied.headers['access-control-allow-origin']).toBeUndefined();
+        expect(denied.headers['access-control-allow-credentials']).toBeUndefined();
+        expect(denied.headers['access-control-allow-methods']).toBeUndefined();
+        // Malformed (no Origin), on any path: an empty 204, never a 404 or a plain-text 400.
+        const bare = await server.app.inject({ method: 'OPTIONS', url: '/no/such/route' });
+        expect([bare.statusCode, bare.body]).toEqual([204, '']);
+        expect(bare.headers['access-control-allow-origin']).toBeUndefined();
+      });
+
+      it('gives an allowed origin its headers on actual requests, and non-CORS requests only Vary', async () => {
+        const cors = await server.app.inject({
+          method: 'GET',
+          url: '/healthz',
+          headers: { origin: 'http://localhost:3000' },
+        });
+        expect(cors.headers).toMatchObject({
+          'access-control-allow-origin': 'http://localhost:3000',
+          'access-control-allow-credentials': 'true',
+          'access-control-expose-headers': 'WWW-Authenticate, Retry-After, X-Request-Id',
+          vary: 'Origin',
+        });
+        const plain = await server.app.inject({ method: 'GET', url: '/healthz' });
+        expect(plain.headers.vary).toBe('Origin');
+        expect(plain.headers['access-control-allow-origin']).toBeUndefined();
+        expect(plain.headers['access-control-allow-credentials']).toBeUndefined();
+        const other = await server.app.inject({
+          method: 'GET',
+          url: '/healthz',
+          headers: { origin: 'https://evil.example' },
+        });
+        expect(other.headers['access-control-allow-origin']).toBeUndefined();
       });
     });
   });

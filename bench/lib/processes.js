@@ -63,6 +63,9 @@ export function startRotor(databaseUrl, env = {}) {
     // The benches sign up hundreds of users from one address and refresh each session many times
     // a second: the rate limits would answer 429, as they should to such a client.
     ROTOR_RATE_LIMIT: 'off',
+    // A fixed issuer (by default it is the server's own URL, whose port changes), so tokens stay
+    // valid when a bench restarts the server on the same database.
+    ROTOR_ISSUER: 'http://rotor.bench',
     ...env,
   });
 }

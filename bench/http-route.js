@@ -101,7 +101,13 @@ export async function benchHttpRoute({
         start: () => startRotor(url),
         // What the server costs before any token is looked at: the per-request features API.md
         // asks of every route (security headers, request id, CORS, cookies, logging, metrics).
-        routes: name === sqlite ? [[BASELINE, sqlite, '/healthz'], [name, name]] : [[name, name]],
+        routes:
+          name === sqlite
+            ? [
+                [BASELINE, sqlite, '/healthz'],
+                [name, name],
+              ]
+            : [[name, name]],
       })),
     ];
     const results = {};

@@ -194,7 +194,7 @@ function assemble(
   }
 
   // The session-state check of every authenticated request, cached while the store vouches for it.
-  const sessionStates = new SessionStateCache(store);
+  const sessionStates = new SessionStateCache(store, { onKeys: () => keys.markStale() });
   const readSessionState = (id: string) => store.findSessionWithUser(id);
 
   /** Signs the access token of a grant; it never outlives its session (DESIGN.md, 4). */
@@ -333,8 +333,10 @@ function assemble(
       return user ? { session, user, expiresAt: token.expires_at } : null;
     },
     async authenticate(accessToken) {
+      // Changes made elsewhere first: among them, perhaps, the key that signed this token withdrawn.
+      const current = sessionStates.sync();
       const claims = await accessTokens.verify(accessToken);
-      let state = await sessionStates.get(claims.sid, readSessionState);
+      let state = await sessionStates.get(claims.sid, readSessionState, current);
       if (state && sessionEndsAt(state.session) <= clock.now()) {
         // Another instance's refresh may have extended the session without telling this cache
         // (only revocations notify): read it again before calling it expired.

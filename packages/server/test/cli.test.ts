@@ -74,6 +74,65 @@ describe('rotor CLI', () => {
     expect(unknown.stderr).toContain('not_found');
   });
 
+  it("keys rotate --retire-now: a running server refuses the old key's tokens within a second; a refresh gets a new one", async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const child = spawn(process.execPath, [bin, 'serve'], {
+      env: { ...env, ROTOR_PORT: String(port), ROTOR_RATE_LIMIT: 'off' },
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    try {
+      await expect
+        .poll(
+          () =>
+            fetch(`${base}/healthz`).then(
+              (r) => r.status,
+              () => 0,
+            ),
+          { timeout: 10_000 },
+        )
+        .toBe(200);
+      const email = 'leaked@example.com';
+      const password = 'correct horse battery';
+      await rotor(['users', 'create', '--email', email, '--password', password]);
+      const login = await fetch(`${base}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'token-delivery': 'body' },
+        body: JSON.stringify({ email, password }),
+      });
+      const tokens = (await login.json()) as { accessToken: string; refreshToken: string };
+      const me = (token: string) =>
+        fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${token}` } });
+      expect((await me(tokens.accessToken)).status).toBe(200);
+
+      const rotated = await rotor(['keys', 'rotate', '--retire-now']);
+      expect(JSON.parse(rotated.stdout)).toMatchObject({ retired: 'now' });
+      await expect
+        .poll(async () => (await (await me(tokens.accessToken)).json()) as { error?: string }, {
+          timeout: 3_000,
+          interval: 100,
+        })
+        .toMatchObject({ error: 'invalid_token' });
+      const jwks = (await (await fetch(`${base}/.well-known/jwks.json`)).json()) as {
+        keys: { kid: string }[];
+      };
+      expect(jwks.keys.map((k) => k.kid)).toEqual([JSON.parse(rotated.stdout).rotated.kid]);
+
+      const refreshed = await fetch(`${base}/auth/refresh`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'token-delivery': 'body' },
+        body: JSON.stringify({ refreshToken: tokens.refreshToken }),
+      });
+      expect(refreshed.status).toBe(200);
+      const next = (await refreshed.json()) as { accessToken: string };
+      expect((await me(next.accessToken)).status).toBe(200);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+
   it('an invalid setting stops start-up with a message naming the variable', async () => {
     const result = await rotor(['serve'], { ROTOR_ACCESS_TTL: 'soon' });
     expect(result.code).toBe(1);

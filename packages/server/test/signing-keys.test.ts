@@ -7,7 +7,7 @@ import {
   type KyselyStore,
   type Rotor,
 } from '@rotor/server';
-import { DIALECTS, PASSWORD, tempDir, testConfig } from './helpers.js';
+import { codeOf, DIALECTS, PASSWORD, tempDir, testConfig } from './helpers.js';
 
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);
@@ -66,6 +66,76 @@ for (const dialect of DIALECTS) {
       } finally {
         await a.close();
         await b.close();
+      }
+    });
+  });
+
+  describe.skipIf(!dialect.available)(`a leaked key retired at once [${dialect.name}]`, () => {
+    it('tokens it signed stop working here and on another instance within a second, cached or not; a refresh gets a working one', async () => {
+      const clock = new ManualClock(Date.UTC(2030, 0, 1));
+      const config = await testConfig(dir, { ROTOR_ACCESS_TTL: '15m' }, dialect.name);
+      const a: Rotor = await createRotor(config, { clock });
+      const b: Rotor = await createRotor(config, { clock });
+      try {
+        await a.register({ email: 'leak@example.com', password: PASSWORD });
+        const grant = await a.login({
+          email: 'leak@example.com',
+          password: PASSWORD,
+          deviceName: null,
+          delivery: 'body',
+          ...client,
+        });
+        const leakedKid = decodeProtectedHeader(grant.accessToken).kid;
+        // Both instances have verified the token: it sits in their verified-token caches.
+        for (const rotor of [a, b]) {
+          expect((await rotor.authenticate(grant.accessToken)).user.email).toBe('leak@example.com');
+        }
+
+        // The operator runs `rotor keys rotate --retire-now`: another process on the database.
+        const cli: Rotor = await createRotor(config, { clock });
+        const rotated = await cli.keys.rotate(config.accessTtl, { retireNow: true });
+        await cli.close();
+        expect(cli.keys.jwks().keys.map((k) => k.kid)).toEqual([rotated.kid]);
+
+        clock.advance(1_000);
+        for (const rotor of [a, b]) {
+          // SQLite: the next check reads data_version; PostgreSQL: the notification's arrival.
+          await expect
+            .poll(() => codeOf(rotor.authenticate(grant.accessToken)), { interval: 5 })
+            .toBe('invalid_token');
+          expect(rotor.keys.jwks().keys.map((k) => k.kid)).toEqual([rotated.kid]);
+          expect(rotor.keys.find(leakedKid!)).toBeUndefined();
+        }
+        // The session lives on: a refresh signs with the new key, which every instance accepts.
+        const next = await a.refresh({ refreshToken: grant.refreshToken, ...client });
+        expect(decodeProtectedHeader(next.accessToken).kid).toBe(rotated.kid);
+        for (const rotor of [a, b]) {
+          expect((await rotor.authenticate(next.accessToken)).session.id).toBe(grant.session.id);
+        }
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    it('also retires an older key that was already retiring, and leaves the new one signing', async () => {
+      const clock = new ManualClock(Date.UTC(2030, 0, 1));
+      const config = await testConfig(dir, { ROTOR_ACCESS_TTL: '15m' }, dialect.name);
+      const a: Rotor = await createRotor(config, { clock });
+      try {
+        const first = a.keys.current.kid;
+        const second = (await a.keys.rotate(config.accessTtl)).kid;
+        expect(
+          a.keys
+            .jwks()
+            .keys.map((k) => k.kid)
+            .sort(),
+        ).toEqual([first, second].sort());
+        const third = (await a.keys.rotate(config.accessTtl, { retireNow: true })).kid;
+        expect(a.keys.jwks().keys.map((k) => k.kid)).toEqual([third]);
+        expect(a.keys.current.kid).toBe(third);
+      } finally {
+        await a.close();
       }
     });
   });

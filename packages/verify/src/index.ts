@@ -11,6 +11,7 @@ export {
 } from './verifier.js';
 export {
   createAccessTokenCheck,
+  type AccessTokenCheck,
   type AccessTokenCheckOptions,
   type TokenHeader,
 } from './token-check.js';

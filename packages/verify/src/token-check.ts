@@ -50,6 +50,16 @@ const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp'];
 
 type FastVerify = (token: string) => Record<string, unknown>;
 
+/** A token check: see {@link createAccessTokenCheck}. */
+export interface AccessTokenCheck {
+  (token: string): Promise<RotorClaims>;
+  /**
+   * Forgets every verified token, so each is checked against the keys again: call it when a key
+   * was withdrawn (a leaked key retired at once), or cached tokens it signed would still pass.
+   */
+  forget(): void;
+}
+
 /**
  * The access-token check that `@rotor/verify` and Rotor's own routes share: the signature by
  * `fast-jwt` (one `node:crypto` verify with a key imported once, no per-call promise chain), then
@@ -58,15 +68,15 @@ type FastVerify = (token: string) => Record<string, unknown>;
  * token seen again without the signature check, until its `exp`.
  * Throws {@link VerifyError} `invalid_token` or `token_expired`.
  */
-export function createAccessTokenCheck(
-  options: AccessTokenCheckOptions,
-): (token: string) => Promise<RotorClaims> {
+export function createAccessTokenCheck(options: AccessTokenCheckOptions): AccessTokenCheck {
   const algorithms = options.algorithms ?? ['EdDSA'];
   const tolerance = options.clockTolerance ?? 1;
   const now = options.now ?? (() => Date.now() / 1000);
   const cacheSize = options.cacheSize ?? 1000;
   /** Verified tokens, oldest first (a Map keeps insertion order: an LRU with delete + set). */
   const verified = new Map<string, RotorClaims>();
+  /** Bumped by `forget`, so a check that was under way then does not cache its answer. */
+  let generation = 0;
   /** One fast-jwt verifier per key object: built once, dropped with the key. */
   const verifiers = new WeakMap<object, FastVerify>();
 
@@ -90,9 +100,10 @@ export function createAccessTokenCheck(
     return verifier;
   }
 
-  return async function check(token: string): Promise<RotorClaims> {
+  async function check(token: string): Promise<RotorClaims> {
     if (token.length > MAX_TOKEN_LENGTH) throw invalid('The access token is too long.');
     const current = now();
+    const started = generation;
     const hit = verified.get(token);
     if (hit) {
       verified.delete(token);
@@ -120,12 +131,17 @@ export function createAccessTokenCheck(
       );
     }
     const claims = checkTimes(payload, current, tolerance);
-    if (cacheSize > 0) {
+    if (cacheSize > 0 && started === generation) {
       verified.set(token, claims);
       if (verified.size > cacheSize) verified.delete(verified.keys().next().value!);
     }
     return { ...claims };
+  }
+  check.forget = () => {
+    generation += 1;
+    verified.clear();
   };
+  return check;
 }
 
 /** The header's `alg` and `kid`, refusing anything that is not a compact JWS header. */

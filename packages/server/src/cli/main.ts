@@ -70,12 +70,19 @@ export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
     .description(
       'Create a new signing key; the old one stays in the JWKS until the tokens it signed expire.',
     )
-    .action(async () => {
+    .option(
+      '--retire-now',
+      'a leaked key: retire every other key at once; tokens they signed stop working on every instance within a second, and clients refresh',
+    )
+    .action(async (options: { retireNow?: boolean }) => {
       await withRotor(env, async (rotor) => {
-        const key = await rotor.keys.rotate(rotor.config.accessTtl);
+        const key = await rotor.keys.rotate(rotor.config.accessTtl, {
+          retireNow: options.retireNow === true,
+        });
         console.log(
           JSON.stringify({
             rotated: { kid: key.kid, createdAt: new Date(key.createdAt).toISOString() },
+            ...(options.retireNow && { retired: 'now' }),
           }),
         );
       });

@@ -20,17 +20,33 @@ export class SessionStateCache implements SessionStateListener {
   /** Bumped by every change, so a read that raced a change is not remembered. */
   #generation = 0;
 
-  constructor(store: Store, capacity = DEFAULT_CAPACITY) {
+  readonly #onKeys: () => void;
+
+  /**
+   * @param onKeys told when the store saw a change that may be of the signing keys (the store has
+   *   one watch per cache, and this cache's is the one every request consults).
+   */
+  constructor(store: Store, { capacity = DEFAULT_CAPACITY, onKeys = () => {} } = {}) {
     this.#capacity = capacity;
+    this.#onKeys = onKeys;
     this.#watch = store.watchSessionState(this);
+  }
+
+  /**
+   * Takes in the changes made elsewhere so far (SQLite: reads `data_version`) and tells whether the
+   * store vouches for the cache now. A request calls it first, so that a key withdrawn elsewhere is
+   * known before its token is checked, and hands the answer to {@link get}.
+   */
+  sync(): boolean {
+    return this.#watch.current();
   }
 
   /** The session and its user: from the cache when current, else read with `read`. */
   async get(
     id: string,
     read: (id: string) => Promise<SessionWithUser | undefined>,
+    current = this.sync(),
   ): Promise<SessionWithUser | undefined> {
-    const current = this.#watch.current();
     if (current) {
       const hit = this.#entries.get(id);
       if (hit) return hit;
@@ -68,6 +84,10 @@ export class SessionStateCache implements SessionStateListener {
   all(): void {
     this.#generation += 1;
     this.#entries.clear();
+  }
+
+  keys(): void {
+    this.#onKeys();
   }
 
   close(): Promise<void> {

@@ -10,6 +10,8 @@ export interface SessionStateListener {
   user(id: string): void;
   /** Anything may have changed. */
   all(): void;
+  /** The signing keys may have changed (also implied by `all`, which callers report with it). */
+  keys(): void;
 }
 
 /** One listener's subscription. */

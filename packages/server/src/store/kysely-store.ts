@@ -415,7 +415,8 @@ export class KyselyStore implements Store {
       .updateTable('signing_keys')
       .set({ retired_at: at })
       .where('kid', '!=', keepKid)
-      .where('retired_at', 'is', null)
+      // Also keys already retiring, but later: a key retired at once may be an older one.
+      .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', at)]))
       .execute();
   }
 

@@ -157,6 +157,28 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('events').ifExists().execute();
     },
   },
+  '0006_signing_keys_notify': {
+    // PostgreSQL only: a change of the signing keys (a rotation, above all one that retires the
+    // old key at once) notifies every instance, whose key ring re-reads them before its next token
+    // check. SQLite's `data_version` tells of it like of any other commit.
+    async up(db: Kysely<unknown>) {
+      if (!isPostgres(db)) return;
+      await sql`
+        create or replace function rotor_signing_keys_changed() returns trigger
+        language plpgsql as $$
+        begin
+          perform pg_notify('rotor_session_state', 'k:');
+          return null;
+        end $$`.execute(db);
+      await sql`
+        create trigger signing_keys_changed after insert or update or delete on signing_keys
+        for each statement execute function rotor_signing_keys_changed()`.execute(db);
+    },
+    async down(db: Kysely<unknown>) {
+      if (!isPostgres(db)) return;
+      await sql`drop function if exists rotor_signing_keys_changed() cascade`.execute(db);
+    },
+  },
 };
 
 export function isPostgres(db: Kysely<unknown>): boolean {

@@ -105,7 +105,7 @@ export interface Store {
   listSigningKeys(): Promise<SigningKeyRow[]>;
   /** Inserts a key unless one with that kid exists. */
   insertSigningKey(key: SigningKeyRow): Promise<void>;
-  /** Sets when every active key but `keepKid` leaves the JWKS. */
+  /** Every key but `keepKid` leaves the JWKS at `at` at the latest. */
   retireSigningKeys(keepKid: string, at: number): Promise<void>;
   findSecret(name: string): Promise<string | undefined>;
   /** Keeps the first value ever written under `name` (instances racing at start agree). */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createAccessTokenCheck, VerifyError, type RotorClaims } from '@rotor/verify';
+import { createAccessTokenCheck, VerifyError, type AccessTokenCheck } from '@rotor/verify';
 import { SignJWT } from 'jose';
 import { RotorError } from '../errors.js';
 import { SIGNING_ALG, type KeyRing } from './signing-keys.js';
@@ -37,7 +37,7 @@ export interface AccessTokenOptions {
 
 /** Signs and verifies access tokens: EdDSA, `typ: at+jwt`, pinned issuer and audience. */
 export class AccessTokens {
-  readonly #check: (token: string) => Promise<RotorClaims>;
+  readonly #check: AccessTokenCheck;
 
   constructor(private readonly options: AccessTokenOptions) {
     // The check `@rotor/verify` uses too: one implementation of the rules, and its fast path.
@@ -51,6 +51,8 @@ export class AccessTokens {
       resolveKey: async ({ kid }) =>
         kid === undefined ? undefined : (await options.keys.findOrReload(kid))?.publicKey,
     });
+    // A key withdrawn at once (a leak): tokens it signed must not pass from the cache either.
+    options.keys.onWithdrawn(() => this.#check.forget());
   }
 
   /** Signs an access token for `sub`/`sid` that expires at `exp` (seconds since the epoch). */
@@ -75,6 +77,8 @@ export class AccessTokens {
    * Throws `RotorError` `token_expired` or `invalid_token`.
    */
   async verify(token: string): Promise<AccessTokenClaims> {
+    const syncing = this.options.keys.sync();
+    if (syncing) await syncing;
     try {
       return (await this.#check(token)) as AccessTokenClaims;
     } catch (cause) {

@@ -46,6 +46,9 @@ export class KeyRing {
   #keys: SigningKey[] = [];
   #loadedAt = 0;
   #reloading: Promise<void> | undefined;
+  /** Another process may have changed the keys since the last read (see {@link markStale}). */
+  #stale = false;
+  readonly #onWithdrawn = new Set<() => void>();
 
   private constructor(
     private readonly store: Store,
@@ -83,16 +86,53 @@ export class KeyRing {
     return this.find(kid);
   }
 
-  /** Re-reads the keys from the database. */
+  /**
+   * Re-reads the keys from the database. Keys already loaded are kept as they are (their imported
+   * halves, and the verifiers built on them); when a key this ring published has gone, the
+   * `onWithdrawn` listeners hear of it.
+   */
   async reload(): Promise<void> {
     this.#loadedAt = this.clock.now();
+    this.#stale = false;
     const rows = await this.store.listSigningKeys();
     const now = this.clock.now();
+    const loaded = new Map(this.#keys.map((key) => [key.kid, key]));
+    const before = this.#published().map((key) => key.kid);
     this.#keys = await Promise.all(
       rows
         .filter((row) => row.retired_at === null || row.retired_at > now)
-        .map((row) => toSigningKey(row, this.seal)),
+        .map(async (row) => {
+          const known = loaded.get(row.kid);
+          return known
+            ? { ...known, retiresAt: row.retired_at }
+            : await toSigningKey(row, this.seal);
+        }),
     );
+    const after = new Set(this.#published().map((key) => key.kid));
+    if (before.some((kid) => !after.has(kid))) this.#onWithdrawn.forEach((listener) => listener());
+  }
+
+  /**
+   * Another process may have changed the keys (the store saw a commit it cannot attribute, or
+   * PostgreSQL notified a change of `signing_keys`): the next {@link sync} re-reads them, at most
+   * once a second, so a key retired at once elsewhere stops verifying here within that second.
+   */
+  markStale(): void {
+    this.#stale = true;
+  }
+
+  /**
+   * Re-reads the keys if {@link markStale} was called and the last read is a second old; else
+   * undefined, at no cost (it runs before every token check).
+   */
+  sync(): Promise<void> | undefined {
+    if (!this.#stale || this.clock.now() - this.#loadedAt < RELOAD_INTERVAL_MS) return undefined;
+    return (this.#reloading ??= this.reload().finally(() => (this.#reloading = undefined)));
+  }
+
+  /** Calls `listener` whenever a reload finds that a published key was withdrawn. */
+  onWithdrawn(listener: () => void): void {
+    this.#onWithdrawn.add(listener);
   }
 
   /**
@@ -108,14 +148,19 @@ export class KeyRing {
   /**
    * Rotates the signing key: a new key signs from now on; the others stay in the JWKS until every
    * token they signed has expired (`accessTtl` plus a minute for instances still signing with them
-   * until their next reload), then retire.
+   * until their next reload), then retire. With `retireNow` (a leaked key) they retire at once:
+   * every token they signed stops working, on every instance within a second, and their users
+   * refresh to get a token signed with the new key.
    */
-  async rotate(accessTtl: number): Promise<SigningKey> {
+  async rotate(accessTtl: number, { retireNow = false } = {}): Promise<SigningKey> {
     const now = this.clock.now();
     const row = await generateSigningKey(now, this.seal);
     await this.store.transaction(async (tx) => {
       await tx.insertSigningKey(row);
-      await tx.retireSigningKeys(row.kid, now + (accessTtl + RETIRE_MARGIN_S) * 1000);
+      await tx.retireSigningKeys(
+        row.kid,
+        retireNow ? now : now + (accessTtl + RETIRE_MARGIN_S) * 1000,
+      );
     });
     await this.reload();
     return this.find(row.kid)!;

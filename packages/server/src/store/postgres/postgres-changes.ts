@@ -1,7 +1,10 @@
 import pg from 'pg';
 import type { ChangeWatch, ExternalChanges, SessionStateListener } from '../changes.js';
 
-/** The channel migration 0003's triggers notify: `s:<session id>` or `u:<user id>`. */
+/**
+ * The channel migration 0003's triggers notify: `s:<session id>` or `u:<user id>`; migration
+ * 0006's `k:` when the signing keys change.
+ */
 export const SESSION_STATE_CHANNEL = 'rotor_session_state';
 
 const CONNECT_TIMEOUT_MS = 3_000;
@@ -27,12 +30,17 @@ export function postgresChanges(
   let reported = false;
   let retry: NodeJS.Timeout | undefined;
 
-  const everything = () => listeners.forEach((l) => l.all());
+  const everything = () =>
+    listeners.forEach((l) => {
+      l.all();
+      l.keys();
+    });
 
   function dispatch(payload: string | undefined) {
     const id = payload?.slice(2) ?? '';
     if (payload?.startsWith('s:')) listeners.forEach((l) => l.session(id));
     else if (payload?.startsWith('u:')) listeners.forEach((l) => l.user(id));
+    else if (payload?.startsWith('k:')) listeners.forEach((l) => l.keys());
     else everything();
   }
 

@@ -19,6 +19,8 @@ export function sqliteChanges(database: SqliteDatabase.Database): ExternalChange
           if (version !== seen) {
             seen = version;
             listener.all();
+            // Perhaps `rotor keys rotate --retire-now`: the key ring re-reads within a second.
+            listener.keys();
           }
           return true;
         },

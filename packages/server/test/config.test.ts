@@ -52,6 +52,7 @@ describe('configuration', () => {
     ['ROTOR_RETENTION', 'a while'],
     ['ROTOR_AUDIT_RETENTION', 'forever'],
     ['ROTOR_REDIS_URL', 'localhost:6379'],
+    ['ROTOR_METRICS_TOKEN', 'short'],
     ['ROTOR_RATE_LIMIT_LOGIN', '5'],
     ['ROTOR_RATE_LIMIT_LOGIN', '0/15m'],
     ['ROTOR_RATE_LIMIT_REGISTER', '30 per 5m'],

@@ -66,6 +66,31 @@ describe('GET /metrics', () => {
   });
 });
 
+describe('GET /metrics with ROTOR_METRICS_TOKEN', () => {
+  it('answers only the scraper that sends the token; anyone else gets a JSON 401', async () => {
+    const token = 'scrape-me-if-you-can-0123';
+    const { app: guarded } = await startTestServer(dir, { ROTOR_METRICS_TOKEN: token });
+    try {
+      const scrape = (authorization?: string) =>
+        guarded.inject({
+          method: 'GET',
+          url: '/metrics',
+          headers: authorization === undefined ? {} : { authorization },
+        });
+      const none = await scrape();
+      expect([none.statusCode, none.json().error]).toEqual([401, 'missing_token']);
+      const wrong = await scrape('Bearer scrape-me-if-you-can-0124');
+      expect([wrong.statusCode, wrong.json().error]).toEqual([401, 'invalid_token']);
+      expect(wrong.body).not.toContain('rotor_logins_total');
+      const right = await scrape(`Bearer ${token}`);
+      expect(right.statusCode).toBe(200);
+      expect(right.body).toContain('rotor_logins_total');
+    } finally {
+      await guarded.close();
+    }
+  });
+});
+
 describe('GET /openapi.json and /docs', () => {
   it('is an OpenAPI 3 document of every endpoint, with request schemas and how to authenticate', async () => {
     const doc = (await (await fetch(`${base}/openapi.json`)).json()) as {

@@ -34,6 +34,8 @@ export interface RotorConfig {
   rateLimits: RateLimitBudgets;
   /** When set, secrets are derived from it instead of being generated and kept in the database. */
   secret: string | undefined;
+  /** `ROTOR_METRICS_TOKEN`: when set, `GET /metrics` wants it as a bearer token. */
+  metricsToken: string | undefined;
   trustProxy: boolean;
   /** OAuth 2.0 clients of `/oauth/*` (`ROTOR_OAUTH_CLIENTS`). */
   oauthClients: OAuthClient[];
@@ -90,6 +92,7 @@ export function loadConfig(
       refreshAddress: LIMITS.refreshAddress,
     },
     secret: secret(env),
+    metricsToken: metricsToken(env),
     trustProxy: boolean(env, 'ROTOR_TRUST_PROXY', false),
     oauthClients: oauthClients(env),
     retention: duration(env, 'ROTOR_RETENTION', '7d', 0),
@@ -243,6 +246,14 @@ function secret(env: Env): string | undefined {
       'ROTOR_SECRET',
       'must be at least 32 characters (e.g. `openssl rand -base64 32`)',
     );
+  }
+  return value;
+}
+
+function metricsToken(env: Env): string | undefined {
+  const value = raw(env, 'ROTOR_METRICS_TOKEN');
+  if (value !== undefined && value.length < 16) {
+    throw new ConfigError('ROTOR_METRICS_TOKEN', 'must be at least 16 characters');
   }
   return value;
 }

@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { RotorError } from '../errors.js';
 import type { Rotor } from '../rotor.js';
+import { sameSecret } from './same-secret.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -75,7 +77,21 @@ export function installMetrics(app: FastifyInstance, rotor: Rotor): void {
     }
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  const token = rotor.config.metricsToken;
+  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+    // With ROTOR_METRICS_TOKEN set, only the scraper that has it reads the counts.
+    if (token !== undefined) {
+      const given = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
+      if (given === undefined) {
+        throw new RotorError(
+          'missing_token',
+          'GET /metrics needs ROTOR_METRICS_TOKEN as a bearer token.',
+        );
+      }
+      if (!sameSecret(given, token)) {
+        throw new RotorError('invalid_token', 'That is not the metrics token.');
+      }
+    }
     const body = await registry.metrics();
     return reply.type(registry.contentType).send(body);
   });

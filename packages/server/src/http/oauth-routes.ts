@@ -1,9 +1,9 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OAuthClient } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
 import { sendError, toRotorError } from './error-handler.js';
 import type { Rotor } from '../rotor.js';
+import { sameSecret } from './same-secret.js';
 
 /** RFC 6749 §5.2 error codes (and RFC 7009/7662, which reuse them). */
 type OAuthErrorCode =
@@ -249,12 +249,6 @@ function authenticateClient(
     throw new OAuthError('invalid_client', 'Client authentication failed.', basic);
   }
   return client;
-}
-
-/** Compares secrets in constant time (hashing first makes the lengths equal). */
-function sameSecret(given: string, expected: string): boolean {
-  const hash = (value: string) => createHash('sha256').update(value).digest();
-  return timingSafeEqual(hash(given), hash(expected));
 }
 
 /** Malformed requests of any kind are `invalid_request`; server-side failures keep their 5xx. */

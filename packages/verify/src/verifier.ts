@@ -33,6 +33,12 @@ export interface VerifierOptions {
    */
   jwksCooldownMs?: number;
   /**
+   * How long a fetched JWKS is used before it is fetched again (default 5 min, as Rotor's
+   * `Cache-Control`). A key that has left it (`rotor keys rotate --retire-now`, for a leaked key) is
+   * noticed at the next fetch, and the tokens it signed are then refused, cached ones included.
+   */
+  jwksMaxAgeMs?: number;
+  /**
    * How many verified tokens to remember (default 1000; 0 disables). A token seen again is accepted
    * without a signature check until its `exp`; it is keyed by the whole token, signature included.
    */
@@ -61,12 +67,20 @@ export interface Verifier {
  * const { sub, sid } = await verifier.verify(token);
  */
 export function createVerifier(options: VerifierOptions): Verifier {
-  const keys =
-    options.keys ??
-    createRemoteJWKSet(new URL(options.jwksUri), {
-      cacheMaxAge: 5 * 60_000,
-      cooldownDuration: options.jwksCooldownMs ?? 5_000,
-    });
+  const remote = options.keys
+    ? undefined
+    : createRemoteJWKSet(new URL(options.jwksUri), {
+        cacheMaxAge: options.jwksMaxAgeMs ?? 5 * 60_000,
+        cooldownDuration: options.jwksCooldownMs ?? 5_000,
+      });
+  const keys = options.keys ?? remote!;
+  /** The kids of the JWKS as last seen: one that disappears was retired at once. */
+  let knownKids: Set<string> | undefined;
+  function noticeKeySet(): void {
+    const kids = new Set((remote?.jwks()?.keys ?? []).flatMap((key) => key.kid ?? []));
+    if (knownKids && [...knownKids].some((kid) => !kids.has(kid))) check.forget();
+    knownKids = kids;
+  }
   const check = createAccessTokenCheck({
     issuer: options.issuer,
     audience: options.audience,
@@ -75,7 +89,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
     cacheSize: options.cacheSize ?? 1000,
     // jose's key set fetches, caches and refetches on an unknown kid (with the cooldown); it hands
     // back the same key object per kid, so the fast verifier built for it is reused.
-    resolveKey: async (header) => publicKeyOf(await keys(header, { payload: '', signature: '' })),
+    resolveKey: async (header) => {
+      const key = await keys(header, { payload: '', signature: '' });
+      if (remote) noticeKeySet();
+      return publicKeyOf(key);
+    },
   });
   const introspect = options.strict
     ? createIntrospection(options.strict, options.fetch ?? fetch)
@@ -83,6 +101,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   async function verify(token: string): Promise<RotorClaims> {
     if (!token) throw new VerifyError('missing_token', 'This request needs an access token.');
+    // Tokens answered from the cache never reach the key set: keep it fetched every max-age, in
+    // the background, so a retired key is noticed even then.
+    if (remote && !remote.fresh && !remote.reloading) {
+      remote.reload().then(noticeKeySet, () => {});
+    }
     const claims = await check(token);
     await checkSession(token);
     return claims;

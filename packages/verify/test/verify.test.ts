@@ -140,3 +140,58 @@ describe('framework adapters answer 401 with WWW-Authenticate and the JSON shape
     expect(viaCookie.status).toBe(200);
   });
 });
+
+describe('a key that leaves the JWKS (retired at once, for a leak)', () => {
+  it('is noticed at the next fetch of the set: its tokens are refused, cached ones too, and the other key keeps working', async () => {
+    const { createServer } = await import('node:http');
+    const pairs = await Promise.all([1, 2].map(() => generateKeyPair('EdDSA', { crv: 'Ed25519' })));
+    const jwks = await Promise.all(
+      pairs.map(async (pair, i) => ({
+        ...(await exportJWK(pair.publicKey)),
+        kid: `key-${i}`,
+        alg: 'EdDSA',
+      })),
+    );
+    let published = jwks;
+    let fetches = 0;
+    const server = createServer((_request, response) => {
+      fetches += 1;
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ keys: published }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const remote = createVerifier({
+        issuer: ISSUER,
+        audience: 'rotor',
+        jwksUri: `http://127.0.0.1:${port}/jwks`,
+        jwksMaxAgeMs: 300,
+        jwksCooldownMs: 0,
+      });
+      const signed = (i: number) =>
+        new SignJWT({ sid: `session-${i}`, jti: `j-${i}` })
+          .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: `key-${i}` })
+          .setIssuer(ISSUER)
+          .setAudience('rotor')
+          .setSubject('user-1')
+          .setIssuedAt()
+          .setExpirationTime('15m')
+          .sign(pairs[i]!.privateKey);
+      const [leaked, kept] = [await signed(0), await signed(1)];
+      expect((await remote.verify(leaked)).sid).toBe('session-0');
+      expect((await remote.verify(kept)).sid).toBe('session-1');
+      expect(await codeOf(remote.verify(leaked))).toBe('ok'); // answered from the cache
+
+      published = [jwks[1]!];
+      const before = fetches;
+      await expect
+        .poll(() => codeOf(remote.verify(leaked)), { timeout: 3_000, interval: 50 })
+        .toBe('invalid_token');
+      expect(fetches).toBeGreaterThan(before);
+      expect((await remote.verify(kept)).sid).toBe('session-1');
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -66,8 +66,11 @@ async function decide(
   } & ClientInfo,
 ): Promise<Decision> {
   const now = ctx.clock.now();
-  let token = await tx.findTokenByHash(presentedHash);
-  const session = token && (await tx.findSession(token.session_id));
+  // Token, session and user in one read: on PostgreSQL every statement is a round trip. Only when
+  // one of them is missing are they read apart, to tell an unknown token from a deleted account.
+  const joined = await tx.findTokenWithSession(presentedHash);
+  let token = joined?.token ?? (await tx.findTokenByHash(presentedHash));
+  const session = joined?.session ?? (token && (await tx.findSession(token.session_id)));
   if (
     !token ||
     !session ||
@@ -92,7 +95,7 @@ async function decide(
   }
   // Read inside the transaction: once it commits, nothing but signing is left that could fail and
   // turn a committed rotation into an error response.
-  const user = await tx.findUserById(session.user_id);
+  const user = joined?.user ?? (await tx.findUserById(session.user_id));
   if (!user) {
     return {
       ok: false,

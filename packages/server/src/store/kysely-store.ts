@@ -262,6 +262,61 @@ export class KyselyStore implements Store {
     return row && token(row);
   }
 
+  async findTokenWithSession(
+    hash: string,
+  ): Promise<(SessionWithUser & { token: TokenRow }) | undefined> {
+    const row = await this.#db
+      .selectFrom('user_tokens')
+      .innerJoin('sessions', 'sessions.id', 'user_tokens.session_id')
+      .innerJoin('users', 'users.id', 'sessions.user_id')
+      .selectAll('sessions')
+      .select([
+        'user_tokens.type as token_type',
+        'user_tokens.created_at as token_created_at',
+        'user_tokens.expires_at as token_expires_at',
+        'user_tokens.rotated_at as token_rotated_at',
+        'user_tokens.successor_hash as token_successor_hash',
+        'users.email as user_email',
+        'users.name as user_name',
+        'users.password_hash as user_password_hash',
+        'users.created_at as user_created_at',
+      ])
+      .where('user_tokens.token_hash', '=', hash)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const {
+      token_type,
+      token_created_at,
+      token_expires_at,
+      token_rotated_at,
+      token_successor_hash,
+      user_email,
+      user_name,
+      user_password_hash,
+      user_created_at,
+      ...sessionRow
+    } = row;
+    return {
+      token: token({
+        token_hash: hash,
+        session_id: sessionRow.id,
+        type: token_type,
+        created_at: token_created_at,
+        expires_at: token_expires_at,
+        rotated_at: token_rotated_at,
+        successor_hash: token_successor_hash,
+      }),
+      session: session(sessionRow),
+      user: user({
+        id: sessionRow.user_id,
+        email: user_email,
+        name: user_name,
+        password_hash: user_password_hash,
+        created_at: user_created_at,
+      }),
+    };
+  }
+
   async markTokenRotated(hash: string, now: number, successorHash: string): Promise<boolean> {
     const result = await this.#db
       .updateTable('user_tokens')

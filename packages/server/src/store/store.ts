@@ -73,6 +73,11 @@ export interface Store {
   insertToken(token: TokenRow): Promise<void>;
   findTokenByHash(hash: string): Promise<TokenRow | undefined>;
   /**
+   * A token with its session and the session's user, in one read (the refresh path); undefined
+   * unless all three exist.
+   */
+  findTokenWithSession(hash: string): Promise<(SessionWithUser & { token: TokenRow }) | undefined>;
+  /**
    * Marks a live token rotated, only if no one else did first: the conditional update that exactly
    * one racer wins (DESIGN.md, "The refresh decision").
    */

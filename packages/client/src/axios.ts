@@ -4,8 +4,8 @@ import type { RotorClient } from './client.js';
 type RetriableConfig = InternalAxiosRequestConfig & { _rotorRetried?: boolean };
 
 /**
- * Makes an axios instance send Rotor's access token and, on `401 token_expired`, refresh once and
- * retry once (sharing the client's single-flight refresh). axios is an optional peer: only its
+ * Makes an axios instance send Rotor's access token and, on `401 token_expired` or `invalid_token`,
+ * refresh once and retry once (sharing the client's single-flight refresh). axios is an optional peer: only its
  * types are imported here.
  * @example attachRotor(axios.create({ baseURL: '/api' }), rotor)
  */
@@ -22,7 +22,8 @@ export function attachRotor<T extends AxiosInstance>(instance: T, client: RotorC
       !config ||
       config._rotorRetried ||
       error.response?.status !== 401 ||
-      code !== 'token_expired'
+      // As `client.fetch`: an expired token, or one no longer valid (its signing key retired).
+      (code !== 'token_expired' && code !== 'invalid_token')
     ) {
       throw error;
     }

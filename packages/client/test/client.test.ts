@@ -200,6 +200,25 @@ describe('@rotor/client against a real Rotor (body delivery)', () => {
     expect(await rotations(client.state!.sessionId)).toBe(1);
   });
 
+  it('after the signing key is retired at once (a leak), fetch and the axios adapter refresh on 401 invalid_token and go on', async () => {
+    const { client } = await signedInClient();
+    const http = attachRotor(axios.create({ baseURL: base }), client);
+    expect((await http.get('/auth/me')).status).toBe(200);
+    await app.rotor.keys.rotate(app.rotor.config.accessTtl, { retireNow: true });
+    const refused = await fetch(`${base}/auth/me`, {
+      headers: { authorization: `Bearer ${await client.getAccessToken()}` },
+    });
+    expect([refused.status, ((await refused.json()) as { error: string }).error]).toEqual([
+      401,
+      'invalid_token',
+    ]);
+    expect((await http.get('/auth/me')).status).toBe(200);
+    expect(await rotations(client.state!.sessionId)).toBe(1);
+    await app.rotor.keys.rotate(app.rotor.config.accessTtl, { retireNow: true });
+    expect((await client.fetch(`${base}/auth/me`)).status).toBe(200);
+    expect(await rotations(client.state!.sessionId)).toBe(2);
+  });
+
   it('without Web Locks (Node), tabs still share sign-in, refreshes and sign-out over BroadcastChannel', async () => {
     expect((globalThis.navigator as { locks?: unknown } | undefined)?.locks).toBeUndefined();
     // Two "tabs" of one origin: one channel name, one shared refresh-token jar.

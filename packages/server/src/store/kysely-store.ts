@@ -161,7 +161,13 @@ export class KyselyStore implements Store {
   }
 
   async findSessionWithUser(id: string): Promise<SessionWithUser | undefined> {
-    const row = await this.#db
+    const row = await this.#sessionsWithUsers().where('sessions.id', '=', id).executeTakeFirst();
+    return row && sessionWithUser(row);
+  }
+
+  /** Sessions joined to their users: the session's columns, and the user's as `user_*`. */
+  #sessionsWithUsers() {
+    return this.#db
       .selectFrom('sessions')
       .innerJoin('users', 'users.id', 'sessions.user_id')
       .selectAll('sessions')
@@ -170,21 +176,7 @@ export class KyselyStore implements Store {
         'users.name as user_name',
         'users.password_hash as user_password_hash',
         'users.created_at as user_created_at',
-      ])
-      .where('sessions.id', '=', id)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const { user_email, user_name, user_password_hash, user_created_at, ...sessionRow } = row;
-    return {
-      session: session(sessionRow),
-      user: user({
-        id: sessionRow.user_id,
-        email: user_email,
-        name: user_name,
-        password_hash: user_password_hash,
-        created_at: user_created_at,
-      }),
-    };
+      ]);
   }
 
   async countActiveSessions(now: number): Promise<number> {
@@ -265,21 +257,14 @@ export class KyselyStore implements Store {
   async findTokenWithSession(
     hash: string,
   ): Promise<(SessionWithUser & { token: TokenRow }) | undefined> {
-    const row = await this.#db
-      .selectFrom('user_tokens')
-      .innerJoin('sessions', 'sessions.id', 'user_tokens.session_id')
-      .innerJoin('users', 'users.id', 'sessions.user_id')
-      .selectAll('sessions')
+    const row = await this.#sessionsWithUsers()
+      .innerJoin('user_tokens', 'user_tokens.session_id', 'sessions.id')
       .select([
         'user_tokens.type as token_type',
         'user_tokens.created_at as token_created_at',
         'user_tokens.expires_at as token_expires_at',
         'user_tokens.rotated_at as token_rotated_at',
         'user_tokens.successor_hash as token_successor_hash',
-        'users.email as user_email',
-        'users.name as user_name',
-        'users.password_hash as user_password_hash',
-        'users.created_at as user_created_at',
       ])
       .where('user_tokens.token_hash', '=', hash)
       .executeTakeFirst();
@@ -290,29 +275,18 @@ export class KyselyStore implements Store {
       token_expires_at,
       token_rotated_at,
       token_successor_hash,
-      user_email,
-      user_name,
-      user_password_hash,
-      user_created_at,
-      ...sessionRow
+      ...joined
     } = row;
     return {
+      ...sessionWithUser(joined),
       token: token({
         token_hash: hash,
-        session_id: sessionRow.id,
+        session_id: joined.id,
         type: token_type,
         created_at: token_created_at,
         expires_at: token_expires_at,
         rotated_at: token_rotated_at,
         successor_hash: token_successor_hash,
-      }),
-      session: session(sessionRow),
-      user: user({
-        id: sessionRow.user_id,
-        email: user_email,
-        name: user_name,
-        password_hash: user_password_hash,
-        created_at: user_created_at,
       }),
     };
   }
@@ -505,6 +479,28 @@ function limitState(row: Selectable<RateLimitsTable>): LimitState {
 
 function nullableNumber(value: number | string | null): number | null {
   return value === null ? null : Number(value);
+}
+
+/** A row of {@link KyselyStore}'s sessions-with-users join, split into its two rows. */
+function sessionWithUser(
+  row: SessionRow & {
+    user_email: string;
+    user_name: string | null;
+    user_password_hash: string;
+    user_created_at: number;
+  },
+): SessionWithUser {
+  const { user_email, user_name, user_password_hash, user_created_at, ...sessionRow } = row;
+  return {
+    session: session(sessionRow),
+    user: user({
+      id: sessionRow.user_id,
+      email: user_email,
+      name: user_name,
+      password_hash: user_password_hash,
+      created_at: user_created_at,
+    }),
+  };
 }
 
 function user(row: UserRow): UserRow {

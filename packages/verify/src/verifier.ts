@@ -90,8 +90,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     // jose's key set fetches, caches and refetches on an unknown kid (with the cooldown); it hands
     // back the same key object per kid, so the fast verifier built for it is reused.
     resolveKey: async (header) => {
+      // A stale set is fetched again by this very call: look at what came back.
+      const refetches = remote !== undefined && !remote.fresh;
       const key = await keys(header, { payload: '', signature: '' });
-      if (remote) noticeKeySet();
+      if (refetches) noticeKeySet();
       return publicKeyOf(key);
     },
   });

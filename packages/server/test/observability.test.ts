@@ -1,13 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ManualClock } from '@rotor/server';
 import { login, PASSWORD, registerUser, startTestServer, tempDir } from './helpers.js';
 
 const { dir, cleanup } = tempDir();
 let app: FastifyInstance;
+let clock: ManualClock;
 let base: string;
 
 beforeAll(async () => {
-  ({ app } = await startTestServer(dir, { ROTOR_REFRESH_GRACE: '0' }));
+  ({ app, clock } = await startTestServer(dir, { ROTOR_REFRESH_GRACE: '0' }));
   base = await app.listen({ host: '127.0.0.1', port: 0 });
 });
 afterAll(async () => {
@@ -63,6 +65,14 @@ describe('GET /metrics', () => {
       ),
     ).toBe(1);
     expect(sample(text, 'rotor_process_cpu_user_seconds_total')).toBeGreaterThan(0);
+
+    // The active sessions are counted at most once a minute (a full count of the table).
+    await login(app, email);
+    const scrape = async () =>
+      sample(await (await fetch(`${base}/metrics`)).text(), 'rotor_active_sessions');
+    expect(await scrape()).toBe(2);
+    clock.advance(60_000);
+    expect(await scrape()).toBe(3);
   });
 });
 

@@ -5,8 +5,8 @@ type RetriableConfig = InternalAxiosRequestConfig & { _rotorRetried?: boolean };
 
 /**
  * Makes an axios instance send Rotor's access token and, on `401 token_expired` or `invalid_token`,
- * refresh once and retry once (sharing the client's single-flight refresh). axios is an optional peer: only its
- * types are imported here.
+ * refresh once and retry once (sharing the client's single-flight refresh). axios is an optional
+ * peer: only its types are imported here.
  * @example attachRotor(axios.create({ baseURL: '/api' }), rotor)
  */
 export function attachRotor<T extends AxiosInstance>(instance: T, client: RotorClient): T {

@@ -41,5 +41,19 @@ export { ACCESS_TOKEN_TYPE, type AccessTokenClaims } from './tokens/access-token
 export { normalizeEmail } from './accounts/email.js';
 export { VERSION } from './version.js';
 export { LIMITS, type LimitRule } from './limits/rules.js';
-export { RateLimiter, RateLimitedError, type LimitStore } from './limits/limiter.js';
-export { addEvent, blockedFor, type LimitState } from './limits/window.js';
+export {
+  RateLimiter,
+  RateLimitedError,
+  type LimitStore,
+  type LimitReservation,
+} from './limits/limiter.js';
+export { MemoryLimitStore } from './limits/memory-store.js';
+export { RedisLimitStore } from './limits/redis-store.js';
+export { databaseLimitStore } from './limits/database-store.js';
+export {
+  reserveEvent,
+  releaseEvent,
+  emptyLimitState,
+  type LimitState,
+  type Reservation,
+} from './limits/window.js';

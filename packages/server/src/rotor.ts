@@ -1,7 +1,8 @@
 import {
-  changePassword,
-  verifyCredentials,
+  checkNewPassword,
   registerUser,
+  setPassword,
+  verifyPassword,
   type AccountContext,
 } from './accounts/accounts.js';
 import { systemClock, type Clock } from './clock.js';
@@ -12,6 +13,7 @@ import { RotorError } from './errors.js';
 import { databaseLimitStore } from './limits/database-store.js';
 import { RateLimiter } from './limits/limiter.js';
 import { MemoryLimitStore } from './limits/memory-store.js';
+import { reservePasswordAttempt } from './limits/password-attempts.js';
 import { RedisLimitStore } from './limits/redis-store.js';
 import { PasswordHasher } from './passwords/passwords.js';
 import type { ClientInfo, SessionContext } from './sessions/context.js';
@@ -29,6 +31,7 @@ import { startSession, type IssuedSession } from './sessions/start-session.js';
 import { openStore } from './store/open-store.js';
 import type { EventRow, SessionRow, Store, UserRow } from './store/store.js';
 import { AccessTokens, type AccessTokenClaims } from './tokens/access-token.js';
+import { DeviceTokens } from './tokens/device-token.js';
 import { hashRefreshToken, isRefreshTokenShape } from './tokens/refresh-token.js';
 import { loadHmacKey, signingKeySeal } from './tokens/secrets.js';
 import { KeyRing } from './tokens/signing-keys.js';
@@ -45,6 +48,8 @@ export interface TokenGrant {
   refreshExpiresAt: number;
   /** False when a racer inside the grace window got the successor another request created. */
   rotated: boolean;
+  /** After a login: a new device token for this client (OWASP device cookies; device-token.ts). */
+  deviceToken?: string;
 }
 
 /** The caller of a protected request: a valid access token whose session is still active. */
@@ -74,6 +79,8 @@ export interface Rotor {
       delivery: Delivery;
       /** The OAuth client the session is issued to. */
       clientId?: string;
+      /** A device token from an earlier sign-in on this client, if it has one. */
+      deviceToken?: string | undefined;
     } & ClientInfo,
   ): Promise<TokenGrant>;
   refresh(
@@ -164,8 +171,10 @@ function assemble(
       refreshTtl: config.refreshTtl,
       sessionMaxAge: config.sessionMaxAge,
       refreshGrace: config.refreshGrace,
+      maxSessions: config.maxSessions,
     },
   };
+  const deviceTokens = new DeviceTokens(hmacKey);
   const accounts: AccountContext = { store, clock, passwords: new PasswordHasher() };
   const accessTokens = new AccessTokens({
     keys,
@@ -232,60 +241,85 @@ function assemble(
     sessions,
     accounts,
     async register(input) {
-      // Sign-ups over HTTP count per address; the CLI (no address) is the operator.
-      if (input.ip) await limits.shared.consume(rules.register, input.ip);
+      // Sign-ups over HTTP count per address, before the hashing; the CLI (no address) is the
+      // operator.
+      if (input.ip) await limits.shared.reserve(rules.register, input.ip);
       return registerUser(accounts, input);
     },
     async login(input) {
-      // Checked before the password is: a blocked account or address costs no hashing.
-      const account = normalizeEmail(input.email);
+      const email = normalizeEmail(input.email);
       const address = input.ip ?? 'unknown';
-      await limits.shared.check(rules.loginAccount, account);
-      await limits.shared.check(rules.loginAddress, address);
-      let user: UserRow;
+      const nowSeconds = Math.floor(clock.now() / 1000);
+      const user = await store.findUserByEmail(email);
+      const device =
+        user && input.deviceToken
+          ? await deviceTokens.nonceFor(input.deviceToken, user.id, nowSeconds)
+          : undefined;
+      // Reserved before the password is verified: a spent budget costs no hashing, and attempts
+      // in flight cannot all pass a check none of them has counted in yet (issue 13, item 1).
+      const attempt = await reservePasswordAttempt(limits.shared, rules, {
+        account: device === undefined ? email : undefined,
+        device,
+        address,
+      });
+      let verified: boolean;
       try {
-        user = await verifyCredentials(accounts, input.email, input.password);
+        verified = await verifyPassword(accounts, user, input.password);
       } catch (error) {
-        if (error instanceof RotorError && error.code === 'invalid_credentials') {
-          await limits.shared.fail(rules.loginAccount, account);
-          await limits.shared.fail(rules.loginAddress, address);
-          const known = await store.findUserByEmail(account);
-          await audit.record({
-            type: 'login_failed',
-            userId: known?.id ?? null,
-            ip: input.ip,
-            userAgent: input.userAgent,
-          });
-        }
+        await attempt.release();
         throw error;
       }
-      await limits.shared.reset(rules.loginAccount, account);
+      if (!user || !verified) {
+        await audit.record({
+          type: 'login_failed',
+          userId: user?.id ?? null,
+          ip: input.ip,
+          userAgent: input.userAgent,
+        });
+        throw new RotorError('invalid_credentials', 'The email or password is incorrect.');
+      }
+      // The right password spends no budget: honest users behind one address never add up.
+      await attempt.release();
       const issued = await startSession(sessions, {
-        userId: user.id,
+        user,
         deviceName: input.deviceName,
         delivery: input.delivery,
         clientId: input.clientId ?? null,
         ip: input.ip,
         userAgent: input.userAgent,
+        started: async (tx, session, evicted) => {
+          for (const sessionId of evicted) {
+            await audit.record(
+              { type: 'session_evicted', userId: user.id, sessionId, ip: input.ip },
+              tx,
+            );
+          }
+          await audit.record(
+            {
+              type: 'login_succeeded',
+              userId: user.id,
+              sessionId: session.id,
+              ip: input.ip,
+              userAgent: input.userAgent,
+            },
+            tx,
+          );
+        },
       });
-      await audit.record({
-        type: 'login_succeeded',
-        userId: user.id,
-        sessionId: issued.session.id,
-        ip: input.ip,
-        userAgent: input.userAgent,
-      });
-      return grant(user, issued);
+      const granted = await grant(user, issued);
+      granted.deviceToken = await deviceTokens.issue(user.id, nowSeconds);
+      return granted;
     },
     async refresh(input) {
-      const address = input.ip ?? 'unknown';
-      await limits.local.check(rules.refreshAddress, address);
       let issued: Awaited<ReturnType<typeof rotateRefreshToken>>;
       try {
         issued = await rotateRefreshToken(sessions, {
           ...input,
-          // Refused before the rotation, so a limited client keeps its token and retries later.
-          admit: (session) => limits.local.consume(rules.refreshSession, session.id),
+          // Refused before anything changes, so a limited client keeps its token and retries
+          // later. Racers inside the grace window are counted too: each gets a new access token.
+          admit: async (session) => {
+            await limits.local.reserve(rules.refreshSession, session.id);
+          },
           // Recorded when the session moves (another address or user agent than its last use),
           // in the rotation's transaction: an event per rotation cost a fifth of the refresh
           // throughput (bench row 3) and buries the moves that matter among thousands of rows.
@@ -305,7 +339,9 @@ function assemble(
         });
       } catch (error) {
         if (error instanceof RotorError && error.code === 'invalid_token') {
-          await limits.local.fail(rules.refreshAddress, address);
+          // Only look-ups of unknown tokens count per address (issue 13, item 7): a client behind
+          // a guessing neighbour still refreshes its own, valid token.
+          await limits.local.reserve(rules.refreshAddress, input.ip ?? 'unknown');
         }
         if (error instanceof RotorError && error.code === 'refresh_token_reused') {
           const session = await sessionOfRefreshToken(input.refreshToken);
@@ -350,29 +386,37 @@ function assemble(
       return { claims, session: state.session, user: state.user };
     },
     async changePassword({ principal, currentPassword, newPassword, client = {} }) {
-      // The same budget as logins: a stolen access token must not open a password oracle.
-      const account = principal.user.email;
-      await limits.shared.check(rules.loginAccount, account);
+      // Checked before anything is spent: a new password that cannot be set costs no guess.
+      checkNewPassword(currentPassword, newPassword);
+      const user = await store.findUserById(principal.user.id);
+      // The same budgets as logins: a stolen access token must not open a password oracle.
+      const attempt = await reservePasswordAttempt(limits.shared, rules, {
+        account: principal.user.email,
+        address: client.ip ?? 'unknown',
+      });
+      let verified: boolean;
       try {
-        const ended = await changePassword(accounts, {
-          userId: principal.user.id,
-          sessionId: principal.session.id,
-          currentPassword,
-          newPassword,
-        });
-        await audit.record({
-          type: 'password_changed',
-          userId: principal.user.id,
-          sessionId: principal.session.id,
-          ...client,
-        });
-        return ended;
+        verified = user !== undefined && (await verifyPassword(accounts, user, currentPassword));
       } catch (error) {
-        if (error instanceof RotorError && error.code === 'invalid_credentials') {
-          await limits.shared.fail(rules.loginAccount, account);
-        }
+        await attempt.release();
         throw error;
       }
+      if (!user || !verified) {
+        throw new RotorError('invalid_credentials', 'The current password is incorrect.');
+      }
+      await attempt.release();
+      const ended = await setPassword(accounts, {
+        userId: user.id,
+        sessionId: principal.session.id,
+        newPassword,
+      });
+      await audit.record({
+        type: 'password_changed',
+        userId: user.id,
+        sessionId: principal.session.id,
+        ...client,
+      });
+      return ended;
     },
     async logoutWithRefreshToken(refreshToken, client = {}) {
       const ended = await endSessionByRefreshToken(sessions, refreshToken);

@@ -109,7 +109,8 @@ for (const dialect of DIALECTS) {
         expect(body.user.email).toBe(email);
         expect(response.headers['cache-control']).toBe('no-store');
         const cookies = setCookies(response);
-        expect([...cookies.keys()]).toEqual(['rotor_refresh']);
+        // And the device token (OWASP device cookies), sent back to the login route only.
+        expect([...cookies.keys()].sort()).toEqual(['rotor_device', 'rotor_refresh']);
         expect(cookieValue(cookies.get('rotor_refresh'))).toMatch(/^[A-Za-z0-9_-]{43}$/);
         expect(cookieAttributes(cookies.get('rotor_refresh')!)).toEqual(
           new Set(['httponly', 'secure', 'samesite=strict', 'path=/auth', 'max-age=604800']),

@@ -1,12 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
-  addEvent,
   createRotor,
   createServer,
+  emptyLimitState,
   LIMITS,
   loadConfig,
   ManualClock,
   RateLimitedError,
+  releaseEvent,
+  reserveEvent,
   RotorError,
   type LimitState,
   type Rotor,
@@ -31,7 +34,7 @@ async function outcome(promise: Promise<unknown>): Promise<string> {
   }
 }
 
-describe('the sliding window', () => {
+describe('the sliding log', () => {
   const rule = {
     name: 't',
     limit: 3,
@@ -39,44 +42,82 @@ describe('the sliding window', () => {
     blockMs: 10 * SECOND,
     maxBlockMs: 35 * SECOND,
   };
-  const empty: LimitState = { windowStart: 0, count: 0, prevCount: 0, blockedUntil: 0, strikes: 0 };
 
-  it('allows the limit, blocks the next event, then a full budget; each breach doubles the block up to the cap', () => {
-    const t0 = 10 * MINUTE;
-    /** Adds `n` events at `at`; the breaches seen. */
-    const burst = (from: LimitState, at: number, n: number) => {
-      let state = from;
-      const breaches: boolean[] = [];
-      for (let i = 0; i < n; i += 1) {
-        const next = addEvent(state, rule, at);
-        breaches.push(next.breached);
-        state = next.state;
+  /** Reserves `n` attempts at `at`; which were admitted, and the wait of the last. */
+  const burst = (from: LimitState, at: number, n: number) => {
+    let state = from;
+    const admitted: boolean[] = [];
+    let waitMs = 0;
+    for (let i = 0; i < n; i += 1) {
+      const next = reserveEvent(state, rule, at);
+      admitted.push(next.admitted);
+      waitMs = next.waitMs;
+      state = next.state;
+    }
+    return { state, admitted, waitMs };
+  };
+
+  it('a budget of N admits exactly N attempts in any window, however they straddle window edges', () => {
+    let state = emptyLimitState();
+    let admitted = 0;
+    // An attempt every second for ten minutes: at most 3 of them in any 60 s span.
+    const times: number[] = [];
+    for (let t = 0; t < 10 * MINUTE; t += SECOND) {
+      const next = reserveEvent(state, rule, 10 * MINUTE + t);
+      state = next.state;
+      if (next.admitted) {
+        admitted += 1;
+        times.push(t);
       }
-      return { state, breaches };
-    };
-    const first = burst(empty, t0, 4);
-    expect(first.breaches).toEqual([false, false, false, true]);
-    expect(first.state.blockedUntil - t0).toBe(10 * SECOND);
-    const second = burst(first.state, first.state.blockedUntil, 4);
-    expect(second.breaches).toEqual([false, false, false, true]);
-    expect(second.state.blockedUntil - first.state.blockedUntil).toBe(20 * SECOND);
-    const third = burst(second.state, second.state.blockedUntil, 4);
-    expect(third.state.blockedUntil - second.state.blockedUntil).toBe(35 * SECOND); // capped
+    }
+    for (let i = rule.limit; i < times.length; i += 1) {
+      expect(times[i]! - times[i - rule.limit]!).toBeGreaterThanOrEqual(rule.windowMs);
+    }
+    expect(admitted).toBeGreaterThan(0);
   });
 
-  it('weights the previous window by its overlap, and a quiet window forgives', () => {
-    let state = empty;
+  it('a refusal counts nothing and blocks until a place frees, or for the doubling block if longer; Retry-After is then true', () => {
     const t0 = 10 * MINUTE;
-    for (let i = 0; i < 3; i += 1) state = addEvent(state, rule, t0 + i).state;
-    // Half-way into the next window, the 3 earlier events weigh 1.5: one more fits, two do not.
-    const half = t0 + MINUTE + MINUTE / 2;
-    const one = addEvent(state, rule, half);
-    expect(one.breached).toBe(false);
-    expect(addEvent(one.state, rule, half + 1).breached).toBe(true);
-    // Two windows later, and a window after the last block, nothing is remembered.
-    const later = addEvent({ ...state, strikes: 3, blockedUntil: t0 }, rule, t0 + 2 * MINUTE);
-    expect(later.breached).toBe(false);
+    const first = burst(emptyLimitState(), t0, 4);
+    expect(first.admitted).toEqual([true, true, true, false]);
+    // The oldest attempt leaves the window a minute after it was made.
+    expect(first.waitMs).toBe(MINUTE);
+    expect(first.state.events).toHaveLength(3);
+    // During the block nothing is admitted and nothing changes.
+    expect(reserveEvent(first.state, rule, t0 + 30 * SECOND)).toMatchObject({
+      admitted: false,
+      state: first.state,
+    });
+    // At the time it said, an attempt fits.
+    expect(reserveEvent(first.state, rule, t0 + first.waitMs).admitted).toBe(true);
+  });
+
+  it('each further refusal after a block doubles the block, up to the cap; a quiet window forgives', () => {
+    const short = { ...rule, windowMs: SECOND };
+    let state = emptyLimitState();
+    let at = 10 * MINUTE;
+    const waits: number[] = [];
+    for (let round = 0; round < 4; round += 1) {
+      for (let i = 0; i < 4; i += 1) {
+        const next = reserveEvent(state, short, at);
+        state = next.state;
+        if (!next.admitted) waits.push(next.waitMs);
+      }
+      at = state.blockedUntil;
+    }
+    expect(waits).toEqual([10 * SECOND, 20 * SECOND, 35 * SECOND, 35 * SECOND]);
+    const later = reserveEvent(state, short, state.blockedUntil + short.windowMs);
+    expect(later.admitted).toBe(true);
     expect(later.state.strikes).toBe(0);
+  });
+
+  it('a released attempt gives its place back', () => {
+    const t0 = 10 * MINUTE;
+    const full = burst(emptyLimitState(), t0, 3).state;
+    expect(reserveEvent(full, rule, t0 + 1).admitted).toBe(false);
+    const released = releaseEvent(full, rule, t0);
+    expect(released.events).toHaveLength(2);
+    expect(reserveEvent(released, rule, t0 + 1).admitted).toBe(true);
   });
 });
 
@@ -99,44 +140,49 @@ for (const dialect of DIALECTS) {
     const login = (rotor: Rotor, email: string, password: string, ip = '203.0.113.7') =>
       rotor.login({ email, password, deviceName: null, delivery: 'body', ip, userAgent: 'vitest' });
 
-    it('five wrong passwords pass; the sixth blocks the account for 30 s, even with the right password; a success then clears it', async () => {
+    it('a budget of 5 verifies five wrong passwords; the sixth attempt is refused before verification, even with the right password, until a place frees', async () => {
       const { rotor, clock } = await open();
       await rotor.register({ email: 'ada@example.com', password: PASSWORD });
       const results = [];
-      for (let i = 0; i < 6; i += 1)
+      for (let i = 0; i < 5; i += 1) {
         results.push(await outcome(login(rotor, 'ada@example.com', 'wrong password')));
-      expect(results).toEqual(Array(6).fill('invalid_credentials'));
-      // Another spelling of the same account, from another address: still blocked.
+        clock.advance(SECOND);
+      }
+      expect(results).toEqual(Array(5).fill('invalid_credentials'));
+      // Another spelling of the same account, from another address: refused until the first of
+      // the five leaves the 15-minute window.
       expect(await outcome(login(rotor, ' ADA@example.com', PASSWORD, '198.51.100.1'))).toBe(
-        'rate_limited 30s',
+        'rate_limited 895s',
       );
-      clock.advance(30 * SECOND);
+      clock.advance(895 * SECOND);
       expect(await outcome(login(rotor, 'ada@example.com', PASSWORD))).toBe('ok');
-      // The success cleared the failures: five more wrong passwords are allowed again.
-      for (let i = 0; i < 5; i += 1) await login(rotor, 'ada@example.com', 'wrong').catch(() => {});
-      expect(await outcome(login(rotor, 'ada@example.com', PASSWORD))).toBe('ok');
+      // The success gave its attempt back: one place is free (the oldest failure left the
+      // window), not a whole budget; spending it earns the doubled block (30 s × 2).
+      expect(await outcome(login(rotor, 'ada@example.com', 'wrong'))).toBe('invalid_credentials');
+      expect(await outcome(login(rotor, 'ada@example.com', PASSWORD))).toBe('rate_limited 60s');
     });
 
-    it('each further breach doubles the block (exponential backoff)', async () => {
-      const { rotor, clock } = await open();
+    it('each block after a spent budget doubles (exponential backoff)', async () => {
+      const { rotor, clock } = await open({ ROTOR_RATE_LIMIT_LOGIN: '2/1s' });
       await rotor.register({ email: 'bob@example.com', password: PASSWORD });
-      for (let i = 0; i < 6; i += 1) await login(rotor, 'bob@example.com', 'wrong').catch(() => {});
-      clock.advance(30 * SECOND);
-      // After the block a full budget is back; spending it again blocks twice as long.
-      const again = [];
-      for (let i = 0; i < 6; i += 1)
-        again.push(await outcome(login(rotor, 'bob@example.com', 'wrong')));
-      expect(again).toEqual(Array(6).fill('invalid_credentials'));
-      expect(await outcome(login(rotor, 'bob@example.com', PASSWORD))).toBe('rate_limited 60s');
+      const waits = [];
+      for (let round = 0; round < 3; round += 1) {
+        for (let i = 0; i < 2; i += 1)
+          await login(rotor, 'bob@example.com', 'wrong').catch(() => {});
+        const refused = await outcome(login(rotor, 'bob@example.com', PASSWORD));
+        waits.push(refused);
+        clock.advance(Number(/(\d+)s/.exec(refused)![1]) * SECOND);
+      }
+      expect(waits).toEqual(['rate_limited 30s', 'rate_limited 60s', 'rate_limited 120s']);
     });
 
     it('a block is shared by every instance on the database', async () => {
       const a = await open();
       const b = await open({}, a.url, a.clock);
       await a.rotor.register({ email: 'eve@example.com', password: PASSWORD });
-      for (let i = 0; i < 6; i += 1)
+      for (let i = 0; i < 5; i += 1)
         await login(a.rotor, 'eve@example.com', 'wrong').catch(() => {});
-      expect(await outcome(login(b.rotor, 'eve@example.com', PASSWORD))).toBe('rate_limited 30s');
+      expect(await outcome(login(b.rotor, 'eve@example.com', PASSWORD))).toBe('rate_limited 900s');
     });
 
     it('failed logins per address: 50 across accounts pass, then the address waits; other addresses and honest successes do not', async () => {
@@ -146,12 +192,12 @@ for (const dialect of DIALECTS) {
       // Honest users behind one NAT: successes never count against the address.
       for (let i = 0; i < 55; i += 1) await login(rotor, 'nat@example.com', PASSWORD, office);
       const failures = [];
-      for (let i = 0; i < 51; i += 1) {
+      for (let i = 0; i < 50; i += 1) {
         failures.push(await outcome(login(rotor, `nobody${i}@example.com`, 'guess', office)));
       }
-      expect(failures).toEqual(Array(51).fill('invalid_credentials'));
+      expect(failures).toEqual(Array(50).fill('invalid_credentials'));
       expect(await outcome(login(rotor, 'nat@example.com', PASSWORD, office))).toBe(
-        'rate_limited 60s',
+        'rate_limited 900s',
       );
       expect(await outcome(login(rotor, 'nat@example.com', PASSWORD, '192.0.2.11'))).toBe('ok');
     }, 30_000);
@@ -168,11 +214,11 @@ for (const dialect of DIALECTS) {
         );
       }
       expect(results.slice(0, 30)).toEqual(Array(30).fill('ok'));
-      expect(results[30]).toBe('rate_limited 60s');
+      expect(results[30]).toBe('rate_limited 300s');
       expect(await outcome(rotor.register({ email: 'cli@example.com', password: PASSWORD }))).toBe(
         'ok',
       );
-      clock.advance(60 * SECOND);
+      clock.advance(300 * SECOND);
       expect(
         await outcome(
           rotor.register({ email: 'late@example.com', password: PASSWORD, ip, userAgent: null }),
@@ -187,9 +233,8 @@ for (const dialect of DIALECTS) {
       const refresh = (refreshToken: string) =>
         rotor.refresh({ refreshToken, ip: '203.0.113.7', userAgent: 'vitest' });
       for (let i = 0; i < 30; i += 1) token = (await refresh(token)).refreshToken;
-      // Grace-window racers get the successor already issued and are not counted.
-      expect(await outcome(refresh(token))).toBe('rate_limited 30s');
-      clock.advance(30 * SECOND);
+      expect(await outcome(refresh(token))).toBe('rate_limited 60s');
+      clock.advance(60 * SECOND);
       const next = await refresh(token);
       expect(next.rotated).toBe(true);
       // Another session of the same user is not affected.
@@ -197,14 +242,46 @@ for (const dialect of DIALECTS) {
       expect(await outcome(refresh(other.refreshToken))).toBe('ok');
     });
 
+    it('only failed look-ups are limited per address: after 60 unknown refresh tokens from an address, a valid one from it still refreshes', async () => {
+      const { rotor } = await open();
+      await rotor.register({ email: 'neighbour@example.com', password: PASSWORD });
+      const valid = (await login(rotor, 'neighbour@example.com', PASSWORD)).refreshToken;
+      const ip = '203.0.113.80';
+      const refresh = (refreshToken: string) =>
+        rotor.refresh({ refreshToken, ip, userAgent: 'vitest' });
+      const guesses = await Promise.all(
+        Array.from({ length: 61 }, () => outcome(refresh(randomBytes(32).toString('base64url')))),
+      );
+      expect(guesses.filter((g) => g === 'invalid_token')).toHaveLength(60);
+      expect(guesses.filter((g) => g.startsWith('rate_limited'))).toHaveLength(1);
+      expect(await outcome(refresh(valid))).toBe('ok');
+      expect(await outcome(refresh(randomBytes(32).toString('base64url')))).toMatch(
+        /^rate_limited/,
+      );
+    });
+
+    it("grace-window replays count against the session's refresh budget", async () => {
+      const { rotor } = await open();
+      await rotor.register({ email: 'replay@example.com', password: PASSWORD });
+      const first = (await login(rotor, 'replay@example.com', PASSWORD)).refreshToken;
+      const refresh = () =>
+        rotor.refresh({ refreshToken: first, ip: '203.0.113.81', userAgent: 'vitest' });
+      expect(await outcome(refresh())).toBe('ok');
+      // 150 replays of the rotated token at once, inside the grace window: each would be a new
+      // access token. The budget is 30 per minute, the first rotation included.
+      const replays = await Promise.all(Array.from({ length: 150 }, () => outcome(refresh())));
+      expect(replays.filter((r) => r === 'ok')).toHaveLength(29);
+      expect(replays.filter((r) => r.startsWith('rate_limited'))).toHaveLength(121);
+    });
+
     it('ROTOR_RATE_LIMIT_LOGIN sets the account budget', async () => {
       const { rotor } = await open({ ROTOR_RATE_LIMIT_LOGIN: '2/1m' });
       await rotor.register({ email: 'two@example.com', password: PASSWORD });
       const results = [];
-      for (let i = 0; i < 3; i += 1)
+      for (let i = 0; i < 2; i += 1)
         results.push(await outcome(login(rotor, 'two@example.com', 'wrong')));
-      expect(results).toEqual(Array(3).fill('invalid_credentials'));
-      expect(await outcome(login(rotor, 'two@example.com', PASSWORD))).toBe('rate_limited 30s');
+      expect(results).toEqual(Array(2).fill('invalid_credentials'));
+      expect(await outcome(login(rotor, 'two@example.com', PASSWORD))).toBe('rate_limited 60s');
     });
 
     it('ROTOR_RATE_LIMIT=off switches every limit off', async () => {
@@ -233,17 +310,17 @@ describe('rate limits over HTTP', () => {
         url: '/auth/register',
         payload: { email: 'h@example.com', password: PASSWORD },
       });
-      for (let i = 0; i < LIMITS.loginAccount.limit + 1; i += 1) {
+      for (let i = 0; i < LIMITS.loginAccount.limit; i += 1) {
         expect(
           (await post({ email: 'h@example.com', password: 'wrong password' })).statusCode,
         ).toBe(401);
       }
       const refused = await post({ email: 'h@example.com', password: PASSWORD });
       expect(refused.statusCode).toBe(429);
-      expect(refused.headers['retry-after']).toBe('30');
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(890);
       expect(refused.json()).toEqual({
         error: 'rate_limited',
-        message: expect.stringMatching(/30 s/),
+        message: expect.stringMatching(/try again in \d+ s/),
       });
     } finally {
       await app.close();

@@ -2,7 +2,7 @@
  * `@rotor/testkit` (private): what Rotor's tests and benchmarks share, free loopback ports and
  * throwaway PostgreSQL servers, so each suite does not grow its own copy.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -118,4 +118,38 @@ function postgresUser(): { uid: number; gid: number } {
   const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
   return { uid, gid };
+}
+
+/** A throwaway Redis server on a free loopback port. */
+export interface RedisServer {
+  url: string;
+  /** Kills the server (it keeps no data: no RDB, no AOF). */
+  stop(): void;
+}
+
+/** The redis-server binary, or undefined when Redis is not installed. */
+export function findRedisServer(): string | undefined {
+  return ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((p) => existsSync(p));
+}
+
+/**
+ * Starts `redis-server` on 127.0.0.1 and a free port, without persistence, and waits until it
+ * answers PING.
+ */
+export async function startRedis(bin = findRedisServer()): Promise<RedisServer> {
+  if (!bin) throw new Error('redis-server is not installed (apt-get install redis-server)');
+  const port = await freePort();
+  const child = spawn(
+    bin,
+    ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
+  const stop = () => void child.kill('SIGKILL');
+  for (let i = 0; i < 100; i += 1) {
+    const ping = spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' });
+    if (ping.stdout?.trim() === 'PONG') return { url: `redis://127.0.0.1:${port}`, stop };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  stop();
+  throw new Error('redis-server did not start');
 }

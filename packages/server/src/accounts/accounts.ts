@@ -1,9 +1,13 @@
 import type { Clock } from '../clock.js';
 import { RotorError } from '../errors.js';
 import { newId } from '../lib/ids.js';
-import { checkPasswordPolicy, type PasswordHasher } from '../passwords/passwords.js';
+import {
+  checkPasswordPolicy,
+  normalizePassword,
+  type PasswordHasher,
+} from '../passwords/passwords.js';
 import type { Store, UserRow } from '../store/store.js';
-import { normalizeEmail, parseEmail } from './email.js';
+import { parseEmail } from './email.js';
 
 export interface AccountContext {
   store: Store;
@@ -24,6 +28,7 @@ export async function registerUser(
     name: input.name?.trim() || null,
     password_hash: await ctx.passwords.hash(input.password),
     created_at: ctx.clock.now(),
+    session_epoch: 0,
   };
   if (!(await ctx.store.insertUser(user))) {
     throw new RotorError('email_taken', 'An account with this email already exists.');
@@ -32,45 +37,60 @@ export async function registerUser(
 }
 
 /**
- * Checks an email and password. An unknown email costs one argon2 verification too, and both
- * failures are the same `invalid_credentials`, so neither timing nor answer tells them apart.
+ * Verifies `password` against `user`'s hash. No user (an unknown email) costs one argon2
+ * verification too and is the same failure, so neither timing nor answer tells them apart.
+ * Callers reserve the attempt in the rate limits before calling this (limits/password-attempts.ts).
  */
-export async function verifyCredentials(
+export async function verifyPassword(
   ctx: AccountContext,
-  email: string,
+  user: UserRow | undefined,
   password: string,
-): Promise<UserRow> {
-  const user = await ctx.store.findUserByEmail(normalizeEmail(email));
-  const ok = user
-    ? await ctx.passwords.verify(user.password_hash, password)
-    : await ctx.passwords.verifyUnknown(password);
-  if (!user || !ok)
-    throw new RotorError('invalid_credentials', 'The email or password is incorrect.');
-  return user;
+): Promise<boolean> {
+  return user
+    ? ctx.passwords.verify(user.password_hash, password)
+    : ctx.passwords.verifyUnknown(password);
 }
 
 /**
- * Changes a signed-in user's password: the current one must be right, the new one must meet the
- * policy and differ. Every other session of the user ends in the same transaction (whoever knew the
- * old password is signed out); the calling session stays. Returns how many sessions ended.
+ * Checks a new password before anything is spent on it: the policy, and that it differs from the
+ * current one as hashed (NFKC): a full-width spelling of the current password is the current
+ * password (issue 13, item 15). `invalid_request` with `details.field: 'newPassword'`.
  */
-export async function changePassword(
-  ctx: AccountContext,
-  input: { userId: string; sessionId: string; currentPassword: string; newPassword: string },
-): Promise<number> {
-  const user = await ctx.store.findUserById(input.userId);
-  if (!user || !(await ctx.passwords.verify(user.password_hash, input.currentPassword))) {
-    throw new RotorError('invalid_credentials', 'The current password is incorrect.');
+export function checkNewPassword(currentPassword: string, newPassword: string): void {
+  try {
+    checkPasswordPolicy(newPassword);
+  } catch (error) {
+    if (error instanceof RotorError) {
+      throw new RotorError(error.code, error.message, { details: { field: 'newPassword' } });
+    }
+    throw error;
   }
-  checkPasswordPolicy(input.newPassword);
-  if (input.newPassword === input.currentPassword) {
+  if (normalizePassword(newPassword) === normalizePassword(currentPassword)) {
     throw new RotorError('invalid_request', 'The new password must differ from the current one.', {
       details: { field: 'newPassword' },
     });
   }
+}
+
+/**
+ * Sets a signed-in user's new password (already verified and checked) and ends every other
+ * session of the user in the same transaction (whoever knew the old password is signed out); the
+ * calling session stays. The user's session epoch moves with the hash, so a login verified
+ * against the old password that is still in flight creates no session (issue 13, item 3).
+ * Returns how many sessions ended.
+ */
+export async function setPassword(
+  ctx: AccountContext,
+  input: { userId: string; sessionId: string; newPassword: string },
+): Promise<number> {
   const hash = await ctx.passwords.hash(input.newPassword);
   return ctx.store.transaction(async (tx) => {
-    await tx.updatePasswordHash(user.id, hash);
-    return tx.revokeUserSessions(user.id, ctx.clock.now(), 'password_changed', input.sessionId);
+    await tx.updatePasswordHash(input.userId, hash);
+    return tx.revokeUserSessions(
+      input.userId,
+      ctx.clock.now(),
+      'password_changed',
+      input.sessionId,
+    );
   });
 }

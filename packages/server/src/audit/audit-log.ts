@@ -11,7 +11,9 @@ export type AuditEventType =
   | 'logout'
   | 'logout_all'
   | 'session_revoked'
-  | 'password_changed';
+  | 'password_changed'
+  /** A login past `ROTOR_MAX_SESSIONS` ended the user's least recently used session. */
+  | 'session_evicted';
 
 export interface AuditEvent {
   type: AuditEventType;

@@ -23,6 +23,8 @@ export interface RotorConfig {
   /** Maximum session lifetime in seconds; 0 disables it. */
   sessionMaxAge: number;
   refreshGrace: number;
+  /** Live sessions per user (`ROTOR_MAX_SESSIONS`); a login past it ends the least recently used. */
+  maxSessions: number;
   issuer: string;
   audience: string;
   allowedOrigins: string[];
@@ -78,6 +80,7 @@ export function loadConfig(
     refreshTtl: duration(env, 'ROTOR_REFRESH_TTL', '7d', 1),
     sessionMaxAge: duration(env, 'ROTOR_SESSION_MAX_AGE', '30d', 0),
     refreshGrace: duration(env, 'ROTOR_REFRESH_GRACE', '10s', 0),
+    maxSessions: integer(env, 'ROTOR_MAX_SESSIONS', 100, 1, 100_000),
     issuer,
     audience: text(env, 'ROTOR_AUDIENCE', 'rotor'),
     allowedOrigins: origins(env, defaultOrigins(host, port)),
@@ -86,6 +89,8 @@ export function loadConfig(
     redisUrl: redisUrl(env),
     rateLimits: {
       loginAccount: budget(env, 'ROTOR_RATE_LIMIT_LOGIN', LIMITS.loginAccount),
+      // A trusted device gets the account's budget, on its own.
+      loginDevice: budget(env, 'ROTOR_RATE_LIMIT_LOGIN', LIMITS.loginDevice),
       loginAddress: budget(env, 'ROTOR_RATE_LIMIT_LOGIN_ADDRESS', LIMITS.loginAddress),
       register: budget(env, 'ROTOR_RATE_LIMIT_REGISTER', LIMITS.register),
       refreshSession: budget(env, 'ROTOR_RATE_LIMIT_REFRESH', LIMITS.refreshSession),

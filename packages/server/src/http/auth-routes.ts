@@ -7,6 +7,7 @@ import { accessTokenOf, authenticate, principalOf } from './authenticate.js';
 import {
   ACCESS_COOKIE,
   clearAuthCookies,
+  DEVICE_COOKIE,
   REFRESH_COOKIE,
   requestedDelivery,
   sendTokens,
@@ -30,6 +31,8 @@ const loginBody = {
     email: { type: 'string', maxLength: 1024 },
     password: { type: 'string', maxLength: 4096 },
     deviceName: { type: ['string', 'null'], maxLength: 200 },
+    /** From an earlier login's answer (body clients; browsers send the `rotor_device` cookie). */
+    deviceToken: { type: 'string', maxLength: 1024 },
   },
 } as const;
 
@@ -68,6 +71,7 @@ interface LoginBody {
   email: string;
   password: string;
   deviceName?: string | null;
+  deviceToken?: string;
 }
 type RefreshBody = { refreshToken?: string } | null | undefined;
 
@@ -105,6 +109,7 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
         email: request.body.email,
         password: request.body.password,
         deviceName: request.body.deviceName?.trim() || guessDeviceName(info.userAgent),
+        deviceToken: request.body.deviceToken ?? request.cookies[DEVICE_COOKIE],
         delivery,
         ...info,
       });

@@ -2,10 +2,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Delivery, RotorConfig } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
 import type { TokenGrant } from '../rotor.js';
+import { DEVICE_TOKEN_TTL_SECONDS } from '../tokens/device-token.js';
 import { presentUser } from './presenters.js';
 
 export const REFRESH_COOKIE = 'rotor_refresh';
 export const ACCESS_COOKIE = 'rotor_access';
+/** The device token of a browser (OWASP device cookies), sent only to the login route. */
+export const DEVICE_COOKIE = 'rotor_device';
+const DEVICE_COOKIE_PATH = '/auth/login';
 const DELIVERIES: readonly Delivery[] = ['split', 'cookies', 'body'];
 
 /** The `Token-Delivery` header: undefined when absent, `invalid_request` when unknown. */
@@ -43,6 +47,21 @@ export function sendTokens(
   body.refreshExpiresIn = refreshExpiresIn;
   body.sessionId = grant.session.id;
   body.user = presentUser(grant.user);
+  // A body client keeps its device token like its refresh token; a browser gets it as a cookie
+  // that only the login route sees.
+  if (grant.deviceToken !== undefined) {
+    if (delivery === 'body') body.deviceToken = grant.deviceToken;
+    else {
+      setCookie(
+        reply,
+        config,
+        DEVICE_COOKIE,
+        grant.deviceToken,
+        DEVICE_COOKIE_PATH,
+        DEVICE_TOKEN_TTL_SECONDS,
+      );
+    }
+  }
 
   if (delivery !== 'body') {
     setCookie(reply, config, REFRESH_COOKIE, grant.refreshToken, '/auth', refreshExpiresIn);

@@ -2,16 +2,21 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { RotorError } from '../errors.js';
 import type { LimitRule } from './rules.js';
-import { addEvent, blockedFor, EMPTY_STATE, type LimitState } from './window.js';
+import { emptyLimitState, releaseEvent, reserveEvent, type LimitState } from './window.js';
 
 /**
- * Where limit states live: the database (shared by every instance on it), Redis, or memory. `update`
- * must apply `change` atomically per key: read, compute, write, with no other update in between.
+ * Where limit states live: the database (shared by every instance on it), Redis, or memory.
+ * `update` must apply `change` atomically per key, across every process that shares the store:
+ * read, compute, write, with no other update of the key in between. `change` is synchronous and
+ * may run more than once (optimistic stores retry it); only its last run's result counts.
  */
 export interface LimitStore {
-  read(key: string): Promise<LimitState | undefined>;
-  update(key: string, change: (state: LimitState | undefined) => LimitState): Promise<void>;
-  remove(key: string): Promise<void>;
+  /** `ttlMs`: how long after this write the state may still matter (stores that expire keys). */
+  update(
+    key: string,
+    change: (state: LimitState | undefined) => LimitState,
+    ttlMs: number,
+  ): Promise<void>;
 }
 
 /** The error of a refused attempt; the HTTP layer turns `retryAfterSeconds` into `Retry-After`. */
@@ -24,10 +29,22 @@ export class RateLimitedError extends RotorError {
   }
 }
 
+/** An admitted attempt. `release` gives it back (a success that should not spend the budget). */
+export interface LimitReservation {
+  release(): Promise<void>;
+}
+
+const NOTHING_RESERVED: LimitReservation = Object.freeze({ release: async () => {} });
+
 /**
  * Applies {@link LimitRule}s to subjects (an account, an address, a session). Subjects are hashed
- * before they are stored: the table holds no email or address in clear. A disabled limiter
+ * before they are stored: no email or address in clear. A disabled limiter
  * (`ROTOR_RATE_LIMIT=off`) allows everything and stores nothing.
+ *
+ * Attempts are **reserved before** the work they guard (a password verification), in one atomic
+ * update of the subject's state, and given back afterwards when they should not count. Counting
+ * after the work (as before issue 13) let every attempt in flight pass a check that none of them
+ * had yet counted in: 45 simultaneous guesses against a budget of 5 were all verified.
  */
 export class RateLimiter {
   readonly #store: LimitStore;
@@ -40,43 +57,36 @@ export class RateLimiter {
     this.#enabled = enabled;
   }
 
-  /** Throws `rate_limited` while `subject` is blocked under `rule`; counts nothing. */
-  async check(rule: LimitRule, subject: string): Promise<void> {
-    if (!this.#enabled) return;
-    const state = await this.#store.read(keyOf(rule, subject));
-    const wait = state ? blockedFor(state, this.#clock.now()) : 0;
-    if (wait > 0) throw new RateLimitedError(wait);
-  }
-
-  /** Counts a failed attempt (a wrong password); a breach blocks the next attempts. */
-  async fail(rule: LimitRule, subject: string): Promise<void> {
-    if (!this.#enabled) return;
+  /**
+   * Counts an attempt of `subject` under `rule`, or throws {@link RateLimitedError} with nothing
+   * counted when the budget of the window is spent or the subject is blocked.
+   */
+  async reserve(rule: LimitRule, subject: string): Promise<LimitReservation> {
+    if (!this.#enabled) return NOTHING_RESERVED;
     const now = this.#clock.now();
-    await this.#store.update(keyOf(rule, subject), (state) => {
-      if (state && blockedFor(state, now) > 0) return state;
-      return addEvent(state ?? EMPTY_STATE, rule, now).state;
-    });
-  }
-
-  /** Counts an attempt and throws `rate_limited` if it is one too many or `subject` is blocked. */
-  async consume(rule: LimitRule, subject: string): Promise<void> {
-    if (!this.#enabled) return;
-    const now = this.#clock.now();
-    let wait = 0;
-    await this.#store.update(keyOf(rule, subject), (state) => {
-      wait = state ? blockedFor(state, now) : 0;
-      if (wait > 0) return state!;
-      const next = addEvent(state ?? EMPTY_STATE, rule, now);
-      if (next.breached) wait = next.state.blockedUntil - now;
-      return next.state;
-    });
-    if (wait > 0) throw new RateLimitedError(wait);
-  }
-
-  /** Forgets `subject` under `rule` (a successful login clears its account's failures). */
-  async reset(rule: LimitRule, subject: string): Promise<void> {
-    if (!this.#enabled) return;
-    await this.#store.remove(keyOf(rule, subject));
+    const key = keyOf(rule, subject);
+    // A state matters until a window after its last attempt and its block, which ends at most
+    // a window or the longest block after now.
+    const ttlMs = rule.windowMs + Math.max(rule.windowMs, rule.maxBlockMs);
+    let outcome = { admitted: false, waitMs: 0 };
+    await this.#store.update(
+      key,
+      (state) => {
+        const reserved = reserveEvent(state ?? emptyLimitState(), rule, now);
+        outcome = reserved;
+        return reserved.state;
+      },
+      ttlMs,
+    );
+    if (!outcome.admitted) throw new RateLimitedError(outcome.waitMs);
+    return {
+      release: () =>
+        this.#store.update(
+          key,
+          (state) => releaseEvent(state ?? emptyLimitState(), rule, now),
+          ttlMs,
+        ),
+    };
   }
 }
 

@@ -3,7 +3,8 @@ import type { LimitState } from './window.js';
 
 /**
  * Limit states in this process's memory, bounded (oldest out). For limits that need not be shared:
- * refresh per session, where a runaway client is stopped by any instance it reaches.
+ * refresh per session, where a runaway client is stopped by any instance it reaches. `update` runs
+ * `change` synchronously, so it is atomic within the process.
  */
 export class MemoryLimitStore implements LimitStore {
   readonly #states = new Map<string, LimitState>();
@@ -13,10 +14,6 @@ export class MemoryLimitStore implements LimitStore {
     this.#capacity = capacity;
   }
 
-  async read(key: string): Promise<LimitState | undefined> {
-    return this.#states.get(key);
-  }
-
   async update(key: string, change: (state: LimitState | undefined) => LimitState): Promise<void> {
     const next = change(this.#states.get(key));
     this.#states.delete(key);
@@ -24,9 +21,5 @@ export class MemoryLimitStore implements LimitStore {
       this.#states.delete(this.#states.keys().next().value!);
     }
     this.#states.set(key, next);
-  }
-
-  async remove(key: string): Promise<void> {
-    this.#states.delete(key);
   }
 }

@@ -13,14 +13,27 @@ const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
 
 /**
- * The default limits, on unless `ROTOR_RATE_LIMIT=off`. Logins count failures only, so the many
- * honest users behind one office NAT share an address without sharing a budget of attempts; a
- * success clears the account's count. Refresh is limited per session, never per address.
+ * The default limits, on unless `ROTOR_RATE_LIMIT=off`. A budget of N admits at most N attempts in
+ * any window (a sliding log, window.ts), reserved before the work. Logins spend the budget only
+ * when the password was wrong (a success gives its attempt back), so the many honest users behind
+ * one office NAT share an address without sharing a budget. Refresh is limited per session; per
+ * address only the look-ups of unknown tokens are.
  */
 export const LIMITS = {
   /** Wrong passwords for one account (whatever the address): the brute-force guard. */
   loginAccount: {
     name: 'login-account',
+    limit: 5,
+    windowMs: 15 * MINUTE,
+    blockMs: 30 * SECOND,
+    maxBlockMs: 15 * MINUTE,
+  },
+  /**
+   * Wrong passwords from one trusted device (a valid device token of the account): the same
+   * budget as the account's, but its own, so the owner is never locked out by strangers' guesses.
+   */
+  loginDevice: {
+    name: 'login-device',
     limit: 5,
     windowMs: 15 * MINUTE,
     blockMs: 30 * SECOND,

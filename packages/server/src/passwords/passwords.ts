@@ -14,9 +14,18 @@ const ARGON2_OPTIONS = {
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 256;
 
+/**
+ * The form of a password that is hashed and verified: NFKC, so the same password typed on two
+ * keyboards (full-width and ASCII digits, say) is one password (NIST 800-63B 5.1.1.2). Every
+ * comparison of passwords compares this form, never what was typed.
+ */
+export function normalizePassword(password: string): string {
+  return password.normalize('NFKC');
+}
+
 /** Checks the password policy, counting Unicode characters rather than UTF-16 units. */
 export function checkPasswordPolicy(password: string): void {
-  const length = [...password.normalize('NFKC')].length;
+  const length = [...normalizePassword(password)].length;
   if (length < PASSWORD_MIN || length > PASSWORD_MAX) {
     throw new RotorError(
       'invalid_request',
@@ -31,14 +40,14 @@ export class PasswordHasher {
   // Made at construction, so even the first login for an unknown email costs one verification only.
   readonly #dummy: Promise<string> = this.hash('rotor dummy password, never matches');
 
-  /** NFKC first, so the same password typed on two keyboards verifies (NIST 800-63B 5.1.1.2). */
+  /** Hashes {@link normalizePassword}'s form of `password`. */
   hash(password: string): Promise<string> {
-    return hash(password.normalize('NFKC'), ARGON2_OPTIONS);
+    return hash(normalizePassword(password), ARGON2_OPTIONS);
   }
 
   async verify(encoded: string, password: string): Promise<boolean> {
     try {
-      return await verify(encoded, password.normalize('NFKC'));
+      return await verify(encoded, normalizePassword(password));
     } catch {
       return false;
     }

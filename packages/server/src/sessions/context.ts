@@ -9,6 +9,8 @@ export interface SessionPolicy {
   sessionMaxAge: number;
   /** How long a rotated refresh token still yields the same successor. */
   refreshGrace: number;
+  /** Live sessions per user; a new one past it ends the least recently used (issue 13, item 12). */
+  maxSessions: number;
 }
 
 /** What the session rules run on: injected, never global, so tests build their own. */

@@ -41,11 +41,18 @@ export async function revokeUserSession(
   });
 }
 
-/** Revokes every session of a user (sign out everywhere); returns how many were live. */
+/**
+ * Revokes every session of a user (sign out everywhere); returns how many were live. The user's
+ * session epoch moves first, in the same transaction, so a login whose password was verified
+ * before this commits creates no session after it (issue 13, item 3; start-session.ts).
+ */
 export function revokeAllUserSessions(
   ctx: SessionContext,
   userId: string,
   reason: 'logout_all' | 'admin' = 'logout_all',
 ): Promise<number> {
-  return ctx.store.revokeUserSessions(userId, ctx.clock.now(), reason);
+  return ctx.store.transaction(async (tx) => {
+    await tx.bumpSessionEpoch(userId);
+    return tx.revokeUserSessions(userId, ctx.clock.now(), reason);
+  });
 }

@@ -9,14 +9,11 @@ export interface PruneReport {
   rotatedTokens: number;
   /** Milliseconds since the epoch: everything that ended before this was eligible. */
   cutoff: number;
-  /** Rate-limit states whose window and block are long over. */
+  /** Rate-limit states past their expiry (a window after their last attempt and block). */
   rateLimits: number;
   /** Audit events older than the audit retention. */
   events: number;
 }
-
-/** Longer than any limit's window and block (limits/rules.ts), so pruning forgets nothing in use. */
-const RATE_LIMIT_IDLE_MS = 2 * 60 * 60 * 1000;
 
 const BATCH = 500;
 
@@ -44,7 +41,7 @@ export async function pruneExpired(
     n = await store.transaction((tx) => tx.pruneRotatedTokens(cutoff, BATCH));
     report.rotatedTokens += n;
   }
-  report.rateLimits = await store.pruneRateLimits(clock.now() - RATE_LIMIT_IDLE_MS);
+  report.rateLimits = await store.pruneRateLimits(clock.now());
   if (auditRetention > 0) {
     const before = clock.now() - auditRetention * 1000;
     for (let n = BATCH; n === BATCH;) {

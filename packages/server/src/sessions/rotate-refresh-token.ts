@@ -24,9 +24,10 @@ export async function rotateRefreshToken(
     /** Set by the OAuth token endpoint: the token must have been issued to this client. */
     clientId?: string | undefined;
     /**
-     * Runs before a live token is rotated, with nothing changed yet; throwing refuses the refresh
-     * with nothing written (the per-session rate limit). Racers inside the grace window, which get
-     * the successor already issued, do not run it.
+     * Runs before a live token is rotated, and before a racer inside the grace window gets the
+     * successor already issued, with nothing changed yet; throwing refuses the refresh with nothing
+     * written (the per-session rate limit). Racers count: each gets a new access token, so replays
+     * inside the window must not escape the budget (issue 13, item 8).
      */
     admit?: ((session: SessionRow) => Promise<void>) | undefined;
     /** Runs in the rotation's transaction once it has rotated (the audit event commits with it). */
@@ -137,6 +138,7 @@ async function decide(
 
   const successorRow = await graceSuccessor(ctx, tx, token, successorHash, now);
   if (successorRow) {
+    await input.admit?.(session);
     return { ok: true, session, user, refreshExpiresAt: successorRow.expires_at, rotated: false };
   }
   await tx.revokeSession(session.id, now, 'reuse_detected');

@@ -1,6 +1,7 @@
 import type { Delivery } from '../config/load-config.js';
+import { RotorError } from '../errors.js';
 import { newId } from '../lib/ids.js';
-import type { SessionRow } from '../store/store.js';
+import type { SessionRow, Store, UserRow } from '../store/store.js';
 import { generateRefreshToken, hashRefreshToken } from '../tokens/refresh-token.js';
 import type { ClientInfo, SessionContext } from './context.js';
 
@@ -14,15 +15,23 @@ export interface IssuedSession {
 
 /**
  * Opens a new session for a device after a successful sign-in: the session row and its first
- * refresh token, in one transaction.
+ * refresh token, in one transaction that first locks the user's row and checks that the
+ * credentials verified are still current (issue 13, item 3). A password change, a sign-out
+ * everywhere or a deletion of the account that committed while the password was being verified
+ * leaves this sign-in without a session: `invalid_credentials` when the password changed or the
+ * account is gone, `session_revoked` when every session was ended. Past `maxSessions` live
+ * sessions, the least recently used ones end in the same transaction (`evicted` tells which).
  */
 export async function startSession(
   ctx: SessionContext,
   input: {
-    userId: string;
+    /** The user as read before the password was verified: its hash and session epoch. */
+    user: UserRow;
     deviceName: string | null;
     delivery: Delivery;
     clientId?: string | null;
+    /** Runs in the transaction once the session exists (the audit events commit with it). */
+    started?: (tx: Store, session: SessionRow, evicted: string[]) => Promise<void>;
   } & ClientInfo,
 ): Promise<IssuedSession> {
   const now = ctx.clock.now();
@@ -31,7 +40,7 @@ export async function startSession(
   const refreshToken = generateRefreshToken();
   const session: SessionRow = {
     id: newId(),
-    user_id: input.userId,
+    user_id: input.user.id,
     device_name: input.deviceName,
     user_agent: input.userAgent,
     ip: input.ip,
@@ -45,6 +54,21 @@ export async function startSession(
     client_id: input.clientId ?? null,
   };
   await ctx.store.transaction(async (tx) => {
+    // Held until commit: a password change or sign-out everywhere of this user waits for this
+    // session to exist, then ends it; or it committed first, and this sees its new epoch.
+    const current = await tx.lockUser(input.user.id);
+    if (!current || current.password_hash !== input.user.password_hash) {
+      throw new RotorError('invalid_credentials', 'The email or password is incorrect.');
+    }
+    if (current.session_epoch !== input.user.session_epoch) {
+      throw new RotorError(
+        'session_revoked',
+        'Every session of this account was ended while signing in; sign in again.',
+      );
+    }
+    const live = await tx.listLiveSessionIdsByUse(input.user.id, now);
+    const evicted = live.slice(0, Math.max(0, live.length - ctx.policy.maxSessions + 1));
+    for (const id of evicted) await tx.revokeSession(id, now, 'session_limit');
     await tx.insertSession(session);
     await tx.insertToken({
       session_id: session.id,
@@ -55,6 +79,7 @@ export async function startSession(
       rotated_at: null,
       successor_hash: null,
     });
+    await input.started?.(tx, session, evicted);
   });
   return { session, refreshToken, refreshExpiresAt };
 }

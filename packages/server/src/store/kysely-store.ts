@@ -141,10 +141,49 @@ export class KyselyStore implements Store {
   async updatePasswordHash(userId: string, passwordHash: string): Promise<void> {
     await this.#db
       .updateTable('users')
-      .set({ password_hash: passwordHash })
+      .set((eb) => ({
+        password_hash: passwordHash,
+        session_epoch: eb('session_epoch', '+', 1),
+      }))
       .where('id', '=', userId)
       .execute();
     this.#changed((l) => l.user(userId));
+  }
+
+  async bumpSessionEpoch(userId: string): Promise<void> {
+    await this.#db
+      .updateTable('users')
+      .set((eb) => ({ session_epoch: eb('session_epoch', '+', 1) }))
+      .where('id', '=', userId)
+      .execute();
+    this.#changed((l) => l.user(userId));
+  }
+
+  async lockUser(id: string): Promise<UserRow | undefined> {
+    let query = this.#db.selectFrom('users').selectAll().where('id', '=', id);
+    if (isPostgres(this.#db as Kysely<unknown>)) {
+      query = query.forUpdate();
+    } else {
+      // SQLite locks the whole database for a writer; a write that changes nothing takes that
+      // lock now, so no other process commits between this read and the transaction's writes.
+      await this.#db.updateTable('users').set({ id }).where('id', '=', id).execute();
+    }
+    const row = await query.executeTakeFirst();
+    return row && user(row);
+  }
+
+  async listLiveSessionIdsByUse(userId: string, now: number): Promise<string[]> {
+    const rows = await this.#db
+      .selectFrom('sessions')
+      .select('id')
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where('idle_expires_at', '>', now)
+      .where((eb) => eb.or([eb('max_expires_at', 'is', null), eb('max_expires_at', '>', now)]))
+      .orderBy('last_used_at', 'asc')
+      .orderBy('id', 'asc')
+      .execute();
+    return rows.map((row) => row.id);
   }
 
   async insertSession(row: SessionRow): Promise<void> {
@@ -176,6 +215,7 @@ export class KyselyStore implements Store {
         'users.name as user_name',
         'users.password_hash as user_password_hash',
         'users.created_at as user_created_at',
+        'users.session_epoch as user_session_epoch',
       ]);
   }
 
@@ -364,15 +404,6 @@ export class KyselyStore implements Store {
     return Number(result.numDeletedRows);
   }
 
-  async findRateLimit(key: string): Promise<LimitState | undefined> {
-    const row = await this.#db
-      .selectFrom('rate_limits')
-      .selectAll()
-      .where('key', '=', key)
-      .executeTakeFirst();
-    return row && limitState(row);
-  }
-
   async updateRateLimit(
     key: string,
     change: (state: LimitState | undefined) => LimitState,
@@ -380,40 +411,34 @@ export class KyselyStore implements Store {
     await this.transaction(async (store) => {
       const db = (store as KyselyStore).#db;
       // Insert first: on SQLite that takes the write lock, on PostgreSQL the row then exists to
-      // be locked; either way no other update of this key runs between the read and the write.
+      // be locked; either way no other update of this key runs between the read and the write,
+      // whichever instance it comes from.
       await db
         .insertInto('rate_limits')
-        .values({ key, window_start: 0, count: 0, prev_count: 0, blocked_until: 0, strikes: 0 })
+        .values({ key, events: '[]', blocked_until: 0, strikes: 0, expires_at: 0 })
         .onConflict((oc) => oc.column('key').doNothing())
         .execute();
       let query = db.selectFrom('rate_limits').selectAll().where('key', '=', key);
       if (isPostgres(db as Kysely<unknown>)) query = query.forUpdate();
       const row = await query.executeTakeFirst();
-      const fresh = row === undefined || Number(row.window_start) === 0;
-      const next = change(row && !fresh ? limitState(row) : undefined);
+      const next = change(row && Number(row.expires_at) !== 0 ? limitState(row) : undefined);
       await db
         .updateTable('rate_limits')
         .set({
-          window_start: next.windowStart,
-          count: next.count,
-          prev_count: next.prevCount,
+          events: JSON.stringify(next.events),
           blocked_until: next.blockedUntil,
           strikes: next.strikes,
+          expires_at: next.expiresAt,
         })
         .where('key', '=', key)
         .execute();
     });
   }
 
-  async deleteRateLimit(key: string): Promise<void> {
-    await this.#db.deleteFrom('rate_limits').where('key', '=', key).execute();
-  }
-
-  async pruneRateLimits(cutoff: number): Promise<number> {
+  async pruneRateLimits(now: number): Promise<number> {
     const result = await this.#db
       .deleteFrom('rate_limits')
-      .where('blocked_until', '<', cutoff)
-      .where('window_start', '<', cutoff)
+      .where('expires_at', '<', now)
       .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
@@ -469,11 +494,10 @@ export class KyselyStore implements Store {
 
 function limitState(row: Selectable<RateLimitsTable>): LimitState {
   return {
-    windowStart: Number(row.window_start),
-    count: Number(row.count),
-    prevCount: Number(row.prev_count),
+    events: (JSON.parse(row.events) as unknown[]).map(Number),
     blockedUntil: Number(row.blocked_until),
     strikes: Number(row.strikes),
+    expiresAt: Number(row.expires_at),
   };
 }
 
@@ -488,9 +512,17 @@ function sessionWithUser(
     user_name: string | null;
     user_password_hash: string;
     user_created_at: number;
+    user_session_epoch: number;
   },
 ): SessionWithUser {
-  const { user_email, user_name, user_password_hash, user_created_at, ...sessionRow } = row;
+  const {
+    user_email,
+    user_name,
+    user_password_hash,
+    user_created_at,
+    user_session_epoch,
+    ...sessionRow
+  } = row;
   return {
     session: session(sessionRow),
     user: user({
@@ -499,12 +531,13 @@ function sessionWithUser(
       name: user_name,
       password_hash: user_password_hash,
       created_at: user_created_at,
+      session_epoch: user_session_epoch,
     }),
   };
 }
 
 function user(row: UserRow): UserRow {
-  return { ...row, created_at: Number(row.created_at) };
+  return { ...row, created_at: Number(row.created_at), session_epoch: Number(row.session_epoch) };
 }
 
 function session(row: SessionRow): SessionRow {

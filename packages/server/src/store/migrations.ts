@@ -179,6 +179,37 @@ const migrations: Record<string, Migration> = {
       await sql`drop function if exists rotor_signing_keys_changed() cascade`.execute(db);
     },
   },
+  '0007_rate_limit_log': {
+    // A sliding log per subject instead of a two-window counter (limits/window.ts). Limit states are
+    // short-lived by design: starting afresh at the upgrade forgets at most one window of attempts.
+    async up(db: Kysely<unknown>) {
+      await db.schema.dropTable('rate_limits').ifExists().execute();
+      await db.schema
+        .createTable('rate_limits')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('events', 'text', (c) => c.notNull())
+        .addColumn('blocked_until', 'bigint', (c) => c.notNull())
+        .addColumn('strikes', 'integer', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('rate_limits').ifExists().execute();
+    },
+  },
+  '0008_session_epoch': {
+    // Bumped by every change that ends all of a user's sessions (a password change, sign out
+    // everywhere): a login verified before the bump creates no session after it (issue 13, item 3).
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('users')
+        .addColumn('session_epoch', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('users').dropColumn('session_epoch').execute();
+    },
+  },
 };
 
 export function isPostgres(db: Kysely<unknown>): boolean {

@@ -6,6 +6,11 @@ export interface UsersTable {
   name: string | null;
   password_hash: string;
   created_at: number;
+  /**
+   * Bumped whenever all of the user's sessions end at once (password change, sign out everywhere):
+   * a session is only created under the epoch its credentials were verified in.
+   */
+  session_epoch: number;
 }
 
 /** One row per device: the per-device key store of the seeds. */
@@ -59,11 +64,11 @@ export interface SecretsTable {
 /** Rate-limit state per hashed subject (limits/window.ts): no email or address in clear. */
 export interface RateLimitsTable {
   key: string;
-  window_start: number;
-  count: number;
-  prev_count: number;
+  /** JSON array of attempt times (ms), oldest first. */
+  events: string;
   blocked_until: number;
   strikes: number;
+  expires_at: number;
 }
 
 /** The audit log: one row per security event (audit/audit-log.ts). */

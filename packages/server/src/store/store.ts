@@ -23,7 +23,14 @@ export interface SessionWithUser {
 
 /** Why a session ended; kept in `sessions.revoked_reason`. */
 export type RevokeReason =
-  'logout' | 'logout_all' | 'revoked' | 'reuse_detected' | 'admin' | 'password_changed';
+  | 'logout'
+  | 'logout_all'
+  | 'revoked'
+  | 'reuse_detected'
+  | 'admin'
+  | 'password_changed'
+  /** Ended by a newer login past `ROTOR_MAX_SESSIONS`. */
+  | 'session_limit';
 
 /**
  * What the session rules need from a database. Every method is one statement; the rules compose
@@ -45,7 +52,15 @@ export interface Store {
   insertUser(user: UserRow): Promise<boolean>;
   findUserByEmail(email: string): Promise<UserRow | undefined>;
   findUserById(id: string): Promise<UserRow | undefined>;
+  /** Sets the password hash and bumps the user's session epoch (no session survives the change). */
   updatePasswordHash(userId: string, passwordHash: string): Promise<void>;
+  /** Bumps the user's session epoch: a login verified before it may not create a session. */
+  bumpSessionEpoch(userId: string): Promise<void>;
+  /**
+   * Reads a user and holds its row until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's
+   * write lock does the same), so a session created under it cannot race a change of it.
+   */
+  lockUser(id: string): Promise<UserRow | undefined>;
 
   insertSession(session: SessionRow): Promise<void>;
   findSession(id: string): Promise<SessionRow | undefined>;
@@ -55,6 +70,8 @@ export interface Store {
   countActiveSessions(now: number): Promise<number>;
   /** The user's sessions that are neither revoked nor expired at `now`, newest first. */
   listActiveSessions(userId: string, now: number): Promise<SessionRow[]>;
+  /** Ids of the user's live sessions, least recently used first (the session cap's victims). */
+  listLiveSessionIdsByUse(userId: string, now: number): Promise<string[]>;
   touchSession(
     id: string,
     patch: Pick<SessionRow, 'last_used_at' | 'idle_expires_at'> &
@@ -97,15 +114,13 @@ export interface Store {
   /** Deletes up to `limit` events older than `cutoff`; returns how many. */
   pruneEvents(cutoff: number, limit: number): Promise<number>;
 
-  findRateLimit(key: string): Promise<LimitState | undefined>;
   /** Applies `change` to one key's state atomically (a row lock on PostgreSQL). */
   updateRateLimit(
     key: string,
     change: (state: LimitState | undefined) => LimitState,
   ): Promise<void>;
-  deleteRateLimit(key: string): Promise<void>;
-  /** Deletes states whose window and block both ended before `cutoff`; returns how many. */
-  pruneRateLimits(cutoff: number): Promise<number>;
+  /** Deletes states that expired before `now` (their window and block long over); how many. */
+  pruneRateLimits(now: number): Promise<number>;
 
   listSigningKeys(): Promise<SigningKeyRow[]>;
   /** Inserts a key unless one with that kid exists. */

@@ -2,11 +2,18 @@
  * `@rotor/server`: the Rotor auth service. `createServer(loadConfig())` is all most users need;
  * the engine, store and rules are exported for embedding and tests.
  */
-export { loadConfig, type RotorConfig, type Delivery } from './config/load-config.js';
+export {
+  loadConfig,
+  type RotorConfig,
+  type Delivery,
+  type TrustProxy,
+  type TrustedProxy,
+} from './config/load-config.js';
 export { parseDuration } from './config/duration.js';
 export { RotorError, ConfigError, ERROR_STATUS, type RotorErrorCode } from './errors.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';
 export { createServer, type CreateServerOptions } from './http/create-server.js';
+export { clientAddressResolver, type AddressedRequest } from './http/client-address.js';
 export {
   createRotor,
   type Rotor,
@@ -43,3 +50,4 @@ export { VERSION } from './version.js';
 export { LIMITS, type LimitRule } from './limits/rules.js';
 export { RateLimiter, RateLimitedError, type LimitStore } from './limits/limiter.js';
 export { addEvent, blockedFor, type LimitState } from './limits/window.js';
+export { addressSubject } from './limits/address-subject.js';

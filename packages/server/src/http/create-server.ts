@@ -5,6 +5,7 @@ import type { RotorConfig } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
 import { createRotor, type CreateRotorOptions, type Rotor } from '../rotor.js';
 import { authRoutes } from './auth-routes.js';
+import { installClientAddress } from './client-address.js';
 import { corsPolicy } from './cors.js';
 import { assertSameOrigin } from './csrf.js';
 import { ACCESS_COOKIE } from './delivery.js';
@@ -72,7 +73,9 @@ export async function createServer(
       },
     },
     bodyLimit: BODY_LIMIT,
-    trustProxy: config.trustProxy,
+    // The client address is Rotor's own (client-address.ts, ROTOR_TRUST_PROXY); request.ip stays
+    // the socket's peer, so nothing reads a client-written X-Forwarded-For by mistake.
+    trustProxy: false,
     genReqId: () => randomUUID(),
     childLoggerFactory: lazyChildLoggerFactory,
     requestIdHeader: false,
@@ -89,6 +92,7 @@ export async function createServer(
       ((error) => app.log.warn({ err: error }, 'idle database connection lost')),
   });
   app.decorate('rotor', rotor);
+  installClientAddress(app, config.trustProxy);
   const stopPruning = schedulePruning(app, rotor);
   const stopRotating = scheduleKeyRotation(app, rotor);
   app.addHook('onClose', async () => {

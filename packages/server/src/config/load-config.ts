@@ -56,6 +56,10 @@ export interface RotorConfig {
   metricsToken: string | undefined;
   /** `ROTOR_TRUST_PROXY`: the reverse proxies whose `X-Forwarded-For` entries are believed. */
   trustProxy: TrustProxy;
+  /** `ROTOR_HEADERS_TIMEOUT`: seconds a client has to send a request's headers. */
+  headersTimeoutSeconds: number;
+  /** `ROTOR_REQUEST_TIMEOUT`: seconds a client has to send a whole request, headers and body. */
+  requestTimeoutSeconds: number;
   /** OAuth 2.0 clients of `/oauth/*` (`ROTOR_OAUTH_CLIENTS`). */
   oauthClients: OAuthClient[];
   /** Seconds that ended sessions and expired rotated tokens are kept before pruning. */
@@ -113,6 +117,7 @@ export function loadConfig(
     secret: secret(env),
     metricsToken: metricsToken(env),
     trustProxy: trustProxy(env),
+    ...timeouts(env),
     oauthClients: oauthClients(env),
     retention: duration(env, 'ROTOR_RETENTION', '7d', 0),
     auditRetention: duration(env, 'ROTOR_AUDIT_RETENTION', '90d', 0),
@@ -326,6 +331,27 @@ function trustProxy(env: Env): TrustProxy {
     });
   if (proxies.length === 0) throw new ConfigError(name, `${TRUST_PROXY_FORMS}, got "${value}"`);
   return { proxies };
+}
+
+/**
+ * `ROTOR_HEADERS_TIMEOUT` and `ROTOR_REQUEST_TIMEOUT`: how long a client may take to send a request.
+ * Without them a client sending one byte every few seconds holds a socket open for as long as it
+ * likes (slowloris; CWE-400, OWASP Denial of Service Cheat Sheet). Rotor's requests are small: headers
+ * of a few hundred bytes, bodies of at most 64 KiB. 10 s for the headers leaves a mobile link with
+ * seconds of latency and a retransmission or two room to spare; 30 s for the whole request carries
+ * 64 KiB at about 20 kbit/s, slower than any link a person would use a login form on.
+ */
+function timeouts(env: Env): Pick<RotorConfig, 'headersTimeoutSeconds' | 'requestTimeoutSeconds'> {
+  const headersTimeoutSeconds = duration(env, 'ROTOR_HEADERS_TIMEOUT', '10s', 1);
+  const requestTimeoutSeconds = duration(env, 'ROTOR_REQUEST_TIMEOUT', '30s', 1);
+  // Node refuses a headers timeout longer than the request timeout (the headers are part of it).
+  if (headersTimeoutSeconds > requestTimeoutSeconds) {
+    throw new ConfigError(
+      'ROTOR_HEADERS_TIMEOUT',
+      `must not be longer than ROTOR_REQUEST_TIMEOUT (${requestTimeoutSeconds}s), got ${headersTimeoutSeconds}s`,
+    );
+  }
+  return { headersTimeoutSeconds, requestTimeoutSeconds };
 }
 
 function oauthClients(env: Env): OAuthClient[] {

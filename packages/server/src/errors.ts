@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   session_revoked: 401,
   refresh_token_reused: 401,
   csrf_rejected: 403,
+  forbidden: 403,
   not_found: 404,
   email_taken: 409,
   payload_too_large: 413,

@@ -2,11 +2,18 @@
  * `@rotor/server`: the Rotor auth service. `createServer(loadConfig())` is all most users need;
  * the engine, store and rules are exported for embedding and tests.
  */
-export { loadConfig, type RotorConfig, type Delivery } from './config/load-config.js';
+export {
+  loadConfig,
+  type RotorConfig,
+  type Delivery,
+  type TrustProxy,
+  type TrustedProxy,
+} from './config/load-config.js';
 export { parseDuration } from './config/duration.js';
 export { RotorError, ConfigError, ERROR_STATUS, type RotorErrorCode } from './errors.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';
 export { createServer, type CreateServerOptions } from './http/create-server.js';
+export { clientAddressResolver, type AddressedRequest } from './http/client-address.js';
 export {
   createRotor,
   type Rotor,
@@ -57,3 +64,4 @@ export {
   type LimitState,
   type Reservation,
 } from './limits/window.js';
+export { addressSubject } from './limits/address-subject.js';

@@ -13,6 +13,7 @@ import { RotorError } from './errors.js';
 import { databaseLimitStore } from './limits/database-store.js';
 import { RateLimiter } from './limits/limiter.js';
 import { MemoryLimitStore } from './limits/memory-store.js';
+import { addressSubject } from './limits/address-subject.js';
 import { reservePasswordAttempt } from './limits/password-attempts.js';
 import { RedisLimitStore } from './limits/redis-store.js';
 import { PasswordHasher } from './passwords/passwords.js';
@@ -243,12 +244,12 @@ function assemble(
     async register(input) {
       // Sign-ups over HTTP count per address, before the hashing; the CLI (no address) is the
       // operator.
-      if (input.ip) await limits.shared.reserve(rules.register, input.ip);
+      if (input.ip) await limits.shared.reserve(rules.register, addressSubject(input.ip));
       return registerUser(accounts, input);
     },
     async login(input) {
       const email = normalizeEmail(input.email);
-      const address = input.ip ?? 'unknown';
+      const address = limitAddress(input.ip);
       const nowSeconds = Math.floor(clock.now() / 1000);
       const user = await store.findUserByEmail(email);
       const device =
@@ -341,7 +342,7 @@ function assemble(
         if (error instanceof RotorError && error.code === 'invalid_token') {
           // Only look-ups of unknown tokens count per address (issue 13, item 7): a client behind
           // a guessing neighbour still refreshes its own, valid token.
-          await limits.local.reserve(rules.refreshAddress, input.ip ?? 'unknown');
+          await limits.local.reserve(rules.refreshAddress, limitAddress(input.ip));
         }
         if (error instanceof RotorError && error.code === 'refresh_token_reused') {
           const session = await sessionOfRefreshToken(input.refreshToken);
@@ -392,7 +393,7 @@ function assemble(
       // The same budgets as logins: a stolen access token must not open a password oracle.
       const attempt = await reservePasswordAttempt(limits.shared, rules, {
         account: principal.user.email,
-        address: client.ip ?? 'unknown',
+        address: limitAddress(client.ip),
       });
       let verified: boolean;
       try {
@@ -457,4 +458,12 @@ function assemble(
       if (ownsStore) await store.close();
     },
   };
+}
+
+/**
+ * The subject of address limits: an IPv6 client counts by its /64 (address-subject.ts); callers
+ * without an address (the CLI, an embedding app that passes none) share one subject.
+ */
+function limitAddress(ip: string | null | undefined): string {
+  return ip ? addressSubject(ip) : 'unknown';
 }

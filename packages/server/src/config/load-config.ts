@@ -1,4 +1,6 @@
+import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
+import { canonicalAddress } from '../lib/ip-address.js';
 import { LIMITS, type LimitRule } from '../limits/rules.js';
 import { parseDuration } from './duration.js';
 
@@ -10,6 +12,22 @@ export interface OAuthClient {
   id: string;
   secret?: string;
 }
+
+/** A proxy of `ROTOR_TRUST_PROXY`: one address, or a network in CIDR notation (RFC 4632). */
+export interface TrustedProxy {
+  family: 'ipv4' | 'ipv6';
+  address: string;
+  /** Leading bits that must match: 32 or 128 for a single address. */
+  prefix: number;
+}
+
+/**
+ * Which entries of `X-Forwarded-For` Rotor believes (`ROTOR_TRUST_PROXY`): the right-most `hops`
+ * (the socket's peer counting as the first), or every hop whose address is one of `proxies`. The
+ * client address is the first hop, walking leftwards from the socket, that is not trusted.
+ * `{ hops: 0 }` trusts nothing: the client is the socket's peer.
+ */
+export type TrustProxy = { hops: number } | { proxies: TrustedProxy[] };
 
 /** Validated configuration of one Rotor server. Durations are in seconds. */
 export interface RotorConfig {
@@ -38,7 +56,12 @@ export interface RotorConfig {
   secret: string | undefined;
   /** `ROTOR_METRICS_TOKEN`: when set, `GET /metrics` wants it as a bearer token. */
   metricsToken: string | undefined;
-  trustProxy: boolean;
+  /** `ROTOR_TRUST_PROXY`: the reverse proxies whose `X-Forwarded-For` entries are believed. */
+  trustProxy: TrustProxy;
+  /** `ROTOR_HEADERS_TIMEOUT`: seconds a client has to send a request's headers. */
+  headersTimeoutSeconds: number;
+  /** `ROTOR_REQUEST_TIMEOUT`: seconds a client has to send a whole request, headers and body. */
+  requestTimeoutSeconds: number;
   /** OAuth 2.0 clients of `/oauth/*` (`ROTOR_OAUTH_CLIENTS`). */
   oauthClients: OAuthClient[];
   /** Seconds that ended sessions and expired rotated tokens are kept before pruning. */
@@ -98,7 +121,8 @@ export function loadConfig(
     },
     secret: secret(env),
     metricsToken: metricsToken(env),
-    trustProxy: boolean(env, 'ROTOR_TRUST_PROXY', false),
+    trustProxy: trustProxy(env),
+    ...timeouts(env),
     oauthClients: oauthClients(env),
     retention: duration(env, 'ROTOR_RETENTION', '7d', 0),
     auditRetention: duration(env, 'ROTOR_AUDIT_RETENTION', '90d', 0),
@@ -261,6 +285,78 @@ function metricsToken(env: Env): string | undefined {
     throw new ConfigError('ROTOR_METRICS_TOKEN', 'must be at least 16 characters');
   }
   return value;
+}
+
+const TRUST_PROXY_FORMS =
+  'expected a number of proxy hops in front of Rotor (e.g. 1), or a comma-separated list of the ' +
+  "proxies' addresses and CIDRs (e.g. 10.0.0.0/8,127.0.0.1,fd00::/8)";
+
+/**
+ * `ROTOR_TRUST_PROXY`. `true` is refused: it meant the left-most `X-Forwarded-For` entry, which the
+ * client writes itself, so every address limit could be dodged and any text stored as a session's
+ * IP (RFC 7239 §8.1: forwarding headers cannot be relied on past the proxies one runs; MDN,
+ * "X-Forwarded-For", "Selecting an IP address"). `false` and `0` keep their meaning: trust nothing.
+ */
+function trustProxy(env: Env): TrustProxy {
+  const name = 'ROTOR_TRUST_PROXY';
+  const value = raw(env, name);
+  if (value === undefined || value.toLowerCase() === 'false') return { hops: 0 };
+  if (/^\d+$/.test(value)) {
+    if (Number(value) > 100) throw new ConfigError(name, `${TRUST_PROXY_FORMS}, got "${value}"`);
+    return { hops: Number(value) };
+  }
+  if (['true', 'yes', 'on'].includes(value.toLowerCase())) {
+    throw new ConfigError(
+      name,
+      `"${value}" would believe whatever the client writes in X-Forwarded-For; ${TRUST_PROXY_FORMS}`,
+    );
+  }
+  const proxies = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry): TrustedProxy => {
+      const match = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(entry);
+      const address = match ? canonicalAddress(match[1]!) : undefined;
+      if (!match || address === undefined) {
+        throw new ConfigError(
+          name,
+          `"${entry}" is not an IP address or CIDR; ${TRUST_PROXY_FORMS}`,
+        );
+      }
+      // An IPv4-mapped address (::ffff:10.0.0.0/104) is judged as the IPv4 network it maps.
+      const family = isIP(address) === 4 ? 'ipv4' : 'ipv6';
+      const bits = family === 'ipv4' ? 32 : 128;
+      const mapped = isIP(match[1]!) === 6 && family === 'ipv4' ? 96 : 0;
+      const prefix = match[2] === undefined ? bits : Number(match[2]) - mapped;
+      if (prefix < 0 || prefix > bits) {
+        throw new ConfigError(name, `"${entry}": the prefix length must be 0 to ${bits}`);
+      }
+      return { family, address, prefix };
+    });
+  if (proxies.length === 0) throw new ConfigError(name, `${TRUST_PROXY_FORMS}, got "${value}"`);
+  return { proxies };
+}
+
+/**
+ * `ROTOR_HEADERS_TIMEOUT` and `ROTOR_REQUEST_TIMEOUT`: how long a client may take to send a request.
+ * Without them a client sending one byte every few seconds holds a socket open for as long as it
+ * likes (slowloris; CWE-400, OWASP Denial of Service Cheat Sheet). Rotor's requests are small: headers
+ * of a few hundred bytes, bodies of at most 64 KiB. 10 s for the headers leaves a mobile link with
+ * seconds of latency and a retransmission or two room to spare; 30 s for the whole request carries
+ * 64 KiB at about 20 kbit/s, slower than any link a person would use a login form on.
+ */
+function timeouts(env: Env): Pick<RotorConfig, 'headersTimeoutSeconds' | 'requestTimeoutSeconds'> {
+  const headersTimeoutSeconds = duration(env, 'ROTOR_HEADERS_TIMEOUT', '10s', 1);
+  const requestTimeoutSeconds = duration(env, 'ROTOR_REQUEST_TIMEOUT', '30s', 1);
+  // Node refuses a headers timeout longer than the request timeout (the headers are part of it).
+  if (headersTimeoutSeconds > requestTimeoutSeconds) {
+    throw new ConfigError(
+      'ROTOR_HEADERS_TIMEOUT',
+      `must not be longer than ROTOR_REQUEST_TIMEOUT (${requestTimeoutSeconds}s), got ${headersTimeoutSeconds}s`,
+    );
+  }
+  return { headersTimeoutSeconds, requestTimeoutSeconds };
 }
 
 function oauthClients(env: Env): OAuthClient[] {

@@ -84,7 +84,7 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
   const nowSeconds = () => Math.floor(rotor.clock.now() / 1000);
   const client = (request: FastifyRequest) => {
     const userAgent = request.headers['user-agent']?.slice(0, 512) ?? null;
-    return { ip: request.ip ?? null, userAgent };
+    return { ip: request.clientAddress, userAgent };
   };
   // The OpenAPI document (openapi.ts) shows which routes need an access token, and how to send it.
   const security: Record<string, string[]>[] = [{ bearer: [] }, { accessCookie: [] }];

@@ -5,6 +5,7 @@ import type { RotorConfig } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
 import { createRotor, type CreateRotorOptions, type Rotor } from '../rotor.js';
 import { authRoutes } from './auth-routes.js';
+import { installClientAddress } from './client-address.js';
 import { corsPolicy } from './cors.js';
 import { assertSameOrigin } from './csrf.js';
 import { ACCESS_COOKIE } from './delivery.js';
@@ -39,6 +40,20 @@ const SECURITY_HEADERS = {
 /** API.md: request bodies are limited to 64 KiB. */
 const BODY_LIMIT = 64 * 1024;
 
+/**
+ * How often Node looks for requests past `ROTOR_HEADERS_TIMEOUT` or `ROTOR_REQUEST_TIMEOUT`. Node
+ * checks only every `connectionsCheckingInterval` (30 s by default), so a 10 s timeout would really
+ * be up to 40 s; once a second the check walks the open connections, which costs next to nothing.
+ */
+const TIMEOUT_CHECK_MS = 1000;
+
+/**
+ * Idle keep-alive sockets close after this long, Fastify's default written out: longer than the 60 s
+ * idle timeout of common load balancers (AWS ALB, nginx's upstream keepalive_timeout), so the
+ * balancer closes an idle connection first and never sends a request on one Rotor is closing (a 502).
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
 export interface CreateServerOptions extends CreateRotorOptions {
   /** pino options, or false for no logs (tests). Defaults to JSON logs at `config.logLevel`. */
   logger?: FastifyServerOptions['logger'];
@@ -72,7 +87,22 @@ export async function createServer(
       },
     },
     bodyLimit: BODY_LIMIT,
-    trustProxy: config.trustProxy,
+    // The client address is Rotor's own (client-address.ts, ROTOR_TRUST_PROXY); request.ip stays
+    // the socket's peer, so nothing reads a client-written X-Forwarded-For by mistake.
+    trustProxy: false,
+    // Slow clients (slowloris) are cut: the headers within ROTOR_HEADERS_TIMEOUT, the whole request
+    // within ROTOR_REQUEST_TIMEOUT (Node answers 408 and closes). Fastify sets requestTimeout on the
+    // server itself after creating it, so it goes here; the rest reaches http.createServer.
+    requestTimeout: config.requestTimeoutSeconds * 1000,
+    http: {
+      headersTimeout: config.headersTimeoutSeconds * 1000,
+      requestTimeout: config.requestTimeoutSeconds * 1000,
+      connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+    },
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    // No socket inactivity timeout (connectionTimeout 0): a request arriving is bounded by the two
+    // timeouts above, an idle socket by keepAliveTimeout, and answers are small and quick.
+    connectionTimeout: 0,
     genReqId: () => randomUUID(),
     childLoggerFactory: lazyChildLoggerFactory,
     requestIdHeader: false,
@@ -89,6 +119,7 @@ export async function createServer(
       ((error) => app.log.warn({ err: error }, 'idle database connection lost')),
   });
   app.decorate('rotor', rotor);
+  installClientAddress(app, config.trustProxy);
   const stopPruning = schedulePruning(app, rotor);
   const stopRotating = scheduleKeyRotation(app, rotor);
   app.addHook('onClose', async () => {

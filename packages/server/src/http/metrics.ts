@@ -1,3 +1,4 @@
+import { BlockList } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { RotorError } from '../errors.js';
@@ -14,10 +15,26 @@ declare module 'fastify' {
 const ACTIVE_SESSIONS_EVERY_MS = 60_000;
 
 /**
+ * The loopback networks (RFC 1122 §3.2.1.3: 127.0.0.0/8; RFC 4291 §2.5.3: ::1). Client addresses
+ * arrive canonical (client-address.ts), so `::ffff:127.0.0.1` is already `127.0.0.1` here.
+ */
+function loopback(): BlockList {
+  const list = new BlockList();
+  list.addSubnet('127.0.0.0', 8, 'ipv4');
+  list.addAddress('::1', 'ipv6');
+  return list;
+}
+
+/**
  * Prometheus metrics at `GET /metrics`, on a registry of this server's own (no global state, so
  * several servers in one process do not mix their counts): request durations by route, logins,
  * refreshes, re-use detections, active sessions, and Node's process metrics. Installed on the root
  * instance, not as an encapsulated plugin, so its hook sees every route.
+ *
+ * Who may read them: with `ROTOR_METRICS_TOKEN`, whoever sends it as a bearer token; without it,
+ * loopback clients only (the client address of `ROTOR_TRUST_PROXY`, so behind a trusted proxy the
+ * real client is judged), since the counts tell an outsider how logins fare and how busy Rotor is
+ * (OWASP API Security Top 10 2023, API8 "Security Misconfiguration").
  */
 export function installMetrics(app: FastifyInstance, rotor: Rotor): void {
   const registry = new Registry();
@@ -87,9 +104,18 @@ export function installMetrics(app: FastifyInstance, rotor: Rotor): void {
   });
 
   const token = rotor.config.metricsToken;
+  const local = loopback();
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
-    // With ROTOR_METRICS_TOKEN set, only the scraper that has it reads the counts.
-    if (token !== undefined) {
+    if (token === undefined) {
+      const address = request.clientAddress;
+      if (address === null || !local.check(address, address.includes(':') ? 'ipv6' : 'ipv4')) {
+        throw new RotorError(
+          'forbidden',
+          'GET /metrics answers only loopback clients; set ROTOR_METRICS_TOKEN to scrape it from elsewhere.',
+        );
+      }
+    } else {
+      // With ROTOR_METRICS_TOKEN set, only the scraper that has it reads the counts.
       const given = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
       if (given === undefined) {
         throw new RotorError(

@@ -76,7 +76,7 @@ export async function oauthRoutes(
     const form = formOf(request);
     const client = authenticateClient(request, form, clients);
     const info = {
-      ip: request.ip ?? null,
+      ip: request.clientAddress,
       userAgent: request.headers['user-agent']?.slice(0, 512) ?? null,
     };
     let grant;

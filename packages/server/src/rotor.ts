@@ -1,5 +1,6 @@
 import {
   changePassword,
+  checkLoginInput,
   verifyCredentials,
   registerUser,
   type AccountContext,
@@ -9,6 +10,7 @@ import type { Delivery, RotorConfig } from './config/load-config.js';
 import { normalizeEmail } from './accounts/email.js';
 import { AuditLog } from './audit/audit-log.js';
 import { RotorError } from './errors.js';
+import type { Page, PageRequest } from './lib/paging.js';
 import { databaseLimitStore } from './limits/database-store.js';
 import { RateLimiter } from './limits/limiter.js';
 import { MemoryLimitStore } from './limits/memory-store.js';
@@ -21,6 +23,7 @@ import {
   revokeAllUserSessions,
   revokeUserSession,
 } from './sessions/end-sessions.js';
+import { listUserSessions } from './sessions/list-sessions.js';
 import { pruneExpired, type PruneReport } from './sessions/prune.js';
 import { rotateRefreshToken } from './sessions/rotate-refresh-token.js';
 import { SessionStateCache } from './sessions/session-cache.js';
@@ -105,9 +108,10 @@ export interface Rotor {
   logoutSession(sessionId: string, client?: Partial<ClientInfo>): Promise<boolean>;
   logoutAll(userId: string, client?: Partial<ClientInfo>): Promise<number>;
   revokeSession(userId: string, sessionId: string, client?: Partial<ClientInfo>): Promise<void>;
-  listSessions(userId: string): Promise<SessionRow[]>;
-  /** The user's most recent security events, newest first (the audit log). */
-  listEvents(userId: string, limit?: number): Promise<EventRow[]>;
+  /** A page of the user's live sessions, newest first (`limit` 1–100, default 50). */
+  listSessions(userId: string, page?: PageRequest): Promise<Page<SessionRow>>;
+  /** A page of the user's security events, newest first (the audit log; `limit` 1–100, default 50). */
+  listEvents(userId: string, page?: PageRequest): Promise<Page<EventRow>>;
   /** Deletes ended sessions, old rotated tokens, rate-limit states and events (see `pruneExpired`). */
   prune(): Promise<PruneReport>;
   close(): Promise<void>;
@@ -237,6 +241,7 @@ function assemble(
       return registerUser(accounts, input);
     },
     async login(input) {
+      checkLoginInput(input);
       // Checked before the password is: a blocked account or address costs no hashing.
       const account = normalizeEmail(input.email);
       const address = input.ip ?? 'unknown';
@@ -404,8 +409,8 @@ function assemble(
       await revokeUserSession(sessions, userId, sessionId);
       await audit.record({ type: 'session_revoked', userId, sessionId, ...client });
     },
-    listSessions: (userId) => store.listActiveSessions(userId, clock.now()),
-    listEvents: (userId, limit) => audit.list(userId, limit),
+    listSessions: (userId, page) => listUserSessions(sessions, userId, page),
+    listEvents: (userId, page) => audit.list(userId, page),
     prune: () => pruneExpired(store, clock, config.retention, config.auditRetention),
     async close() {
       await sessionStates.close();

@@ -59,53 +59,61 @@ function render() {
   }
 }
 
-async function loadDevices() {
+function deviceItem(session) {
+  const item = document.createElement('li');
+  const text = document.createElement('div');
+  const name = document.createElement('strong');
+  name.textContent = session.deviceName ?? 'Unnamed device';
+  text.append(name);
+  if (session.current) {
+    const badge = document.createElement('span');
+    badge.className = 'badge';
+    badge.textContent = 'this device';
+    text.append(badge);
+  }
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  meta.textContent = `${session.ip ?? 'unknown IP'} · last used ${new Date(session.lastUsedAt).toLocaleTimeString()}`;
+  text.append(meta);
+  const revoke = document.createElement('button');
+  revoke.type = 'button';
+  revoke.className = 'secondary';
+  revoke.textContent = 'Revoke';
+  revoke.setAttribute(
+    'aria-label',
+    `Revoke ${name.textContent}${session.current ? ' (this device)' : ''}`,
+  );
+  revoke.dataset.sessionId = session.id;
+  revoke.addEventListener('click', async () => {
+    try {
+      await rotor.revokeSession(session.id);
+      log(`revoked device ${name.textContent}`);
+      if (session.current) await rotor.me().catch(() => {});
+      await loadDevices();
+    } catch (error) {
+      showError(error);
+    }
+  });
+  item.append(text, revoke);
+  return item;
+}
+
+// The device list is paged (GET /auth/sessions?limit=&cursor=): the first page, then more on demand.
+let devicesCursor = null;
+async function loadDevices(more = false) {
   if (!rotor.state) return;
   try {
-    const sessions = await rotor.listSessions();
-    const items = sessions.map((session) => {
-      const item = document.createElement('li');
-      const text = document.createElement('div');
-      const name = document.createElement('strong');
-      name.textContent = session.deviceName ?? 'Unnamed device';
-      text.append(name);
-      if (session.current) {
-        const badge = document.createElement('span');
-        badge.className = 'badge';
-        badge.textContent = 'this device';
-        text.append(badge);
-      }
-      const meta = document.createElement('div');
-      meta.className = 'meta';
-      meta.textContent = `${session.ip ?? 'unknown IP'} · last used ${new Date(session.lastUsedAt).toLocaleTimeString()}`;
-      text.append(meta);
-      const revoke = document.createElement('button');
-      revoke.type = 'button';
-      revoke.className = 'secondary';
-      revoke.textContent = 'Revoke';
-      revoke.setAttribute(
-        'aria-label',
-        `Revoke ${name.textContent}${session.current ? ' (this device)' : ''}`,
-      );
-      revoke.dataset.sessionId = session.id;
-      revoke.addEventListener('click', async () => {
-        try {
-          await rotor.revokeSession(session.id);
-          log(`revoked device ${name.textContent}`);
-          if (session.current) await rotor.me().catch(() => {});
-          await loadDevices();
-        } catch (error) {
-          showError(error);
-        }
-      });
-      item.append(text, revoke);
-      return item;
-    });
-    $('devices').replaceChildren(...items);
+    const page = await rotor.listSessions({ cursor: more ? devicesCursor : null });
+    const items = page.sessions.map(deviceItem);
+    if (more) $('devices').append(...items);
+    else $('devices').replaceChildren(...items);
+    devicesCursor = page.nextCursor;
+    $('more-devices').hidden = devicesCursor === null;
   } catch (error) {
     showError(error);
   }
 }
+$('more-devices').addEventListener('click', () => void loadDevices(true));
 
 rotor.subscribe((event) => {
   if (event.type === 'signed-in')

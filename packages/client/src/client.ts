@@ -4,9 +4,11 @@ import { createTabSync, type TabMessage, type TabSync } from './tab-sync.js';
 import type {
   AuthState,
   Delivery,
+  PageOptions,
   RotorClientOptions,
   RotorEvent,
   RotorSession,
+  RotorSessionPage,
   RotorUser,
   SignOutReason,
   TokenResponse,
@@ -21,7 +23,12 @@ export interface RotorClient {
   logout(): Promise<void>;
   logoutAll(): Promise<void>;
   me(): Promise<{ user: RotorUser; session: RotorSession }>;
-  listSessions(): Promise<RotorSession[]>;
+  /**
+   * A page of the user's live sessions, newest first; pass `nextCursor` back as `cursor` for the
+   * next page (null on the last one).
+   * @example const { sessions, nextCursor } = await rotor.listSessions({ limit: 20 });
+   */
+  listSessions(page?: PageOptions): Promise<RotorSessionPage>;
   revokeSession(id: string): Promise<void>;
   /** A valid access token (refreshed first when due), or null when signed out or in `cookies` delivery. */
   getAccessToken(): Promise<string | null>;
@@ -37,6 +44,15 @@ export interface RotorClient {
   readonly state: AuthState | null;
   /** Stops timers and the tab channel. */
   close(): void;
+}
+
+/** `?limit=…&cursor=…` for a paged list; empty for the server's defaults. */
+function pageQuery({ limit, cursor }: PageOptions): string {
+  const query = new URLSearchParams();
+  if (limit !== undefined) query.set('limit', String(limit));
+  if (cursor) query.set('cursor', cursor);
+  const text = query.toString();
+  return text ? `?${text}` : '';
 }
 
 /** How long a failed background refresh waits before the next try. */
@@ -308,7 +324,7 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
       }
     },
     me: () => api('/auth/me'),
-    listSessions: async () => (await api<{ sessions: RotorSession[] }>('/auth/sessions')).sessions,
+    listSessions: (page = {}) => api<RotorSessionPage>(`/auth/sessions${pageQuery(page)}`),
     revokeSession: (id) => api(`/auth/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' }),
     async getAccessToken() {
       if (state && state.accessExpiresAt - now() <= margin(state)) await refresh();

@@ -11,9 +11,11 @@ export { memoryStorage } from './storage.js';
 export type {
   AuthState,
   Delivery,
+  PageOptions,
   RotorClientOptions,
   RotorEvent,
   RotorSession,
+  RotorSessionPage,
   RotorUser,
   SignOutReason,
   TokenStorage,

@@ -22,6 +22,19 @@ export interface RotorSession {
   current: boolean;
 }
 
+/** Which page of a list to read: `limit` 1–100 (the server's default is 50), `cursor` from the previous page. */
+export interface PageOptions {
+  limit?: number;
+  /** The `nextCursor` of the previous page; omit (or null) for the first page. */
+  cursor?: string | null;
+}
+
+/** One page of `GET /auth/sessions`; `nextCursor` is null on the last page. */
+export interface RotorSessionPage {
+  sessions: RotorSession[];
+  nextCursor: string | null;
+}
+
 /** What the client knows about the signed-in session. Times are local milliseconds. */
 export interface AuthState {
   user: RotorUser;

@@ -72,8 +72,9 @@ describe('@rotor/client against a real Rotor (body delivery)', () => {
     const { client, events, email } = await signedInClient();
     expect(events.map((e) => e.type)).toEqual(['signed-in']);
     expect((await client.me()).user.email).toBe(email);
-    const sessions = await client.listSessions();
+    const { sessions, nextCursor } = await client.listSessions();
     expect(sessions).toHaveLength(1);
+    expect(nextCursor).toBeNull();
     expect(sessions[0]).toMatchObject({ current: true, deviceName: 'vitest' });
     expect(await client.getAccessToken()).toMatch(/^ey/);
   });

@@ -30,7 +30,12 @@ export type {
   SessionWithUser,
   TokenRow,
   RevokeReason,
+  KeysetPage,
+  RowSlice,
+  SessionKey,
 } from './store/store.js';
+export { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, type Page, type PageRequest } from './lib/paging.js';
+export { assertPlainText, type PlainTextOptions } from './lib/plain-text.js';
 export type { SessionStateListener, ChangeWatch, ExternalChanges } from './store/changes.js';
 export type { Database } from './store/schema.js';
 export type { SessionContext, SessionPolicy } from './sessions/context.js';

@@ -1,4 +1,5 @@
 import {
+  checkLoginInput,
   checkNewPassword,
   registerUser,
   setPassword,
@@ -10,6 +11,7 @@ import type { Delivery, RotorConfig } from './config/load-config.js';
 import { normalizeEmail } from './accounts/email.js';
 import { AuditLog } from './audit/audit-log.js';
 import { RotorError } from './errors.js';
+import type { Page, PageRequest } from './lib/paging.js';
 import { databaseLimitStore } from './limits/database-store.js';
 import { RateLimiter } from './limits/limiter.js';
 import { MemoryLimitStore } from './limits/memory-store.js';
@@ -24,6 +26,7 @@ import {
   revokeAllUserSessions,
   revokeUserSession,
 } from './sessions/end-sessions.js';
+import { listUserSessions } from './sessions/list-sessions.js';
 import { pruneExpired, type PruneReport } from './sessions/prune.js';
 import { rotateRefreshToken } from './sessions/rotate-refresh-token.js';
 import { SessionStateCache } from './sessions/session-cache.js';
@@ -113,9 +116,10 @@ export interface Rotor {
   logoutSession(sessionId: string, client?: Partial<ClientInfo>): Promise<boolean>;
   logoutAll(userId: string, client?: Partial<ClientInfo>): Promise<number>;
   revokeSession(userId: string, sessionId: string, client?: Partial<ClientInfo>): Promise<void>;
-  listSessions(userId: string): Promise<SessionRow[]>;
-  /** The user's most recent security events, newest first (the audit log). */
-  listEvents(userId: string, limit?: number): Promise<EventRow[]>;
+  /** A page of the user's live sessions, newest first (`limit` 1–100, default 50). */
+  listSessions(userId: string, page?: PageRequest): Promise<Page<SessionRow>>;
+  /** A page of the user's security events, newest first (the audit log; `limit` 1–100, default 50). */
+  listEvents(userId: string, page?: PageRequest): Promise<Page<EventRow>>;
   /** Deletes ended sessions, old rotated tokens, rate-limit states and events (see `pruneExpired`). */
   prune(): Promise<PruneReport>;
   close(): Promise<void>;
@@ -248,6 +252,8 @@ function assemble(
       return registerUser(accounts, input);
     },
     async login(input) {
+      // Before anything else: input that is not plain text names no account (lib/plain-text.ts).
+      checkLoginInput(input);
       const email = normalizeEmail(input.email);
       const address = limitAddress(input.ip);
       const nowSeconds = Math.floor(clock.now() / 1000);
@@ -449,8 +455,8 @@ function assemble(
       await revokeUserSession(sessions, userId, sessionId);
       await audit.record({ type: 'session_revoked', userId, sessionId, ...client });
     },
-    listSessions: (userId) => store.listActiveSessions(userId, clock.now()),
-    listEvents: (userId, limit) => audit.list(userId, limit),
+    listSessions: (userId, page) => listUserSessions(sessions, userId, page),
+    listEvents: (userId, page) => audit.list(userId, page),
     prune: () => pruneExpired(store, clock, config.retention, config.auditRetention),
     async close() {
       await sessionStates.close();

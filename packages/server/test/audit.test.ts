@@ -179,7 +179,7 @@ for (const dialect of DIALECTS) {
         await login();
         const report = await rotor.prune();
         expect(report.events).toBe(1);
-        expect((await rotor.listEvents(user.id)).map((e) => e.at)).toEqual([clock.now()]);
+        expect((await rotor.listEvents(user.id)).items.map((e) => e.at)).toEqual([clock.now()]);
       } finally {
         await rotor.close();
       }

@@ -60,7 +60,7 @@ for (const dialect of DIALECTS) {
         expect(await count('user_tokens')).toBe(3);
 
         // The live session is untouched, and a recent rotated token is still recognized as re-use…
-        expect((await rotor.listSessions(active.user.id)).map((s) => s.id)).toEqual([
+        expect((await rotor.listSessions(active.user.id)).items.map((s) => s.id)).toEqual([
           active.session.id,
         ]);
         // …while the pruned one is simply unknown now, and does not end the session.

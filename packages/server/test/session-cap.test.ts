@@ -52,7 +52,7 @@ for (const dialect of DIALECTS) {
       });
       clock.advance(1_000);
       const fourth = await login(rotor, 'cap@example.com');
-      const live = (await rotor.listSessions(user.id)).map((s) => s.id);
+      const live = (await rotor.listSessions(user.id)).items.map((s) => s.id);
       expect(live).toHaveLength(3);
       expect(live).not.toContain(second.session.id);
       expect(live).toContain(fourth.session.id);
@@ -63,7 +63,9 @@ for (const dialect of DIALECTS) {
       ).toBe('session_revoked');
       expect(await codeOf(rotor.authenticate(second.accessToken))).toBe('session_revoked');
       expect(await codeOf(rotor.authenticate(firstAgain.accessToken))).toBe('ok');
-      const evicted = (await rotor.listEvents(user.id)).filter((e) => e.type === 'session_evicted');
+      const evicted = (await rotor.listEvents(user.id)).items.filter(
+        (e) => e.type === 'session_evicted',
+      );
       expect(evicted.map((e) => e.session_id)).toEqual([second.session.id]);
     });
 
@@ -74,7 +76,9 @@ for (const dialect of DIALECTS) {
         Array.from({ length: 130 }, () => codeOf(login(rotor, 'many@example.com'))),
       );
       expect(results.every((r) => r === 'ok')).toBe(true);
-      expect(await rotor.listSessions(user.id)).toHaveLength(100);
+      const first = await rotor.listSessions(user.id, { limit: 100 });
+      expect(first.items).toHaveLength(100);
+      expect(first.nextCursor).toBeNull();
     }, 60_000);
   });
 }

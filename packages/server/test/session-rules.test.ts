@@ -186,7 +186,7 @@ for (const dialect of DIALECTS) {
         expect(await codeOf(refresh(phone.refreshToken))).toBe('session_revoked');
         expect((await refresh(laptop.refreshToken)).session.id).toBe(laptop.session.id);
         const listed = await rotor.listSessions(phone.user.id);
-        expect(listed.map((s) => s.id)).toEqual([laptop.session.id]);
+        expect(listed.items.map((s) => s.id)).toEqual([laptop.session.id]);
       });
 
       it("another user's session cannot be revoked: not_found", async () => {

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import { RotorError } from '../errors.js';
 import { newId } from '../lib/ids.js';
+import { assertPlainText } from '../lib/plain-text.js';
 import {
   checkPasswordPolicy,
   normalizePassword,
@@ -15,12 +16,16 @@ export interface AccountContext {
   passwords: PasswordHasher;
 }
 
-/** Creates an account; `email_taken` when the normalized email exists. */
+/**
+ * Creates an account; `email_taken` when the normalized email exists. The email and the name are
+ * checked as identity text (`lib/plain-text.ts`) before the password is hashed.
+ */
 export async function registerUser(
   ctx: AccountContext,
   input: { email: string; password: string; name?: string | null | undefined },
 ): Promise<UserRow> {
   const email = parseEmail(input.email);
+  if (input.name) assertPlainText(input.name, 'name', { identity: true });
   checkPasswordPolicy(input.password);
   const user: UserRow = {
     id: newId(),
@@ -34,6 +39,15 @@ export async function registerUser(
     throw new RotorError('email_taken', 'An account with this email already exists.');
   }
   return user;
+}
+
+/**
+ * Refuses a login whose email or device name is not plain text (`lib/plain-text.ts`), before the
+ * rate limits, the lookup and the hash: such input can name no account, and must reach no query.
+ */
+export function checkLoginInput(input: { email: string; deviceName?: string | null }): void {
+  assertPlainText(input.email, 'email', { identity: true });
+  if (input.deviceName) assertPlainText(input.deviceName, 'deviceName', { identity: true });
 }
 
 /**

@@ -1,12 +1,17 @@
 import { RotorError } from '../errors.js';
+import { assertPlainText } from '../lib/plain-text.js';
 
 const MAX_EMAIL_LENGTH = 254;
 
 /**
  * The one spelling of an email that Rotor stores and compares: trimmed, NFKC, lower case, so two
- * spellings of one address cannot make two accounts.
+ * spellings of one address cannot make two accounts. Every lookup and insert by email goes through
+ * here, so it also refuses (`invalid_request`, `details.field: 'email'`) what no spelling can fix:
+ * control characters, which PostgreSQL cannot store, and invisible characters that would make a
+ * look-alike of another account (see `lib/plain-text.ts`).
  */
 export function normalizeEmail(email: string): string {
+  assertPlainText(email, 'email', { identity: true });
   return email.trim().normalize('NFKC').toLowerCase();
 }
 

@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
+import {
+  decodeCursor,
+  encodeCursor,
+  pageLimit,
+  type Page,
+  type PageRequest,
+} from '../lib/paging.js';
+import { storableHeaderText } from '../lib/plain-text.js';
 import type { EventRow, Store } from '../store/store.js';
 
 /** The security events Rotor records (docs/security.md, "Audit log"). */
@@ -52,19 +60,43 @@ export class AuditLog {
       user_id: event.userId,
       type: event.type,
       at,
-      ip: event.ip ?? null,
-      user_agent: event.userAgent?.slice(0, 512) ?? null,
+      // Stripped of control characters here too: an embedding app's values reach no query raw.
+      ip: storableHeaderText(event.ip),
+      user_agent: storableHeaderText(event.userAgent),
       session_id: event.sessionId ?? null,
     });
   }
 
-  /** A user's most recent events, newest first. */
-  list(userId: string, limit = 50): Promise<EventRow[]> {
-    return this.#store.listUserEvents(userId, limit);
+  /**
+   * A page of a user's events, newest first. The cursor carries the id of the page's last event:
+   * ids sort by time, so the next page is the events with smaller ids, however many were written
+   * since (55 failed logins cannot push an older success out of reach).
+   */
+  async list(userId: string, page: PageRequest = {}): Promise<Page<EventRow>> {
+    const limit = pageLimit(page.limit);
+    const after = page.cursor ? decodeCursor(EVENT_CURSOR, page.cursor, [isEventId])[0] : undefined;
+    const { rows, more } = await this.#store.listUserEvents(userId, { limit, after });
+    const last = rows.at(-1);
+    return { items: rows, nextCursor: more && last ? encodeCursor(EVENT_CURSOR, [last.id]) : null };
   }
 }
 
+const EVENT_CURSOR = 'e';
+const TIME_DIGITS = 9;
+/** {@link eventIdPrefix}, a 4-digit sequence, then 6 random bytes in base64url. */
+const EVENT_ID = /^[0-9a-z]{13}[A-Za-z0-9_-]{8}$/;
+
 /** Event ids begin with their time, fixed width, so ids sort (and range-delete) by time. */
 export function eventIdPrefix(at: number): string {
-  return at.toString(36).padStart(9, '0');
+  return at.toString(36).padStart(TIME_DIGITS, '0');
+}
+
+/** The time an event id begins with, in milliseconds since the epoch. */
+export function eventIdTime(id: string): number {
+  return parseInt(id.slice(0, TIME_DIGITS), 36);
+}
+
+/** Whether `value` has the shape of the ids {@link AuditLog.record} writes. */
+export function isEventId(value: string): boolean {
+  return EVENT_ID.test(value);
 }

@@ -6,6 +6,7 @@ import { createServer } from '../http/create-server.js';
 import { presentEvent, presentSession, presentUser } from '../http/presenters.js';
 import { createRotor, type Rotor } from '../rotor.js';
 import { normalizeEmail } from '../accounts/email.js';
+import { MAX_PAGE_LIMIT, type Page, type PageRequest } from '../lib/paging.js';
 import { migrate, openStore } from '../store/open-store.js';
 import { VERSION } from '../version.js';
 
@@ -121,7 +122,7 @@ export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
       }
       await withRotor(env, async (rotor) => {
         const user = await findUser(rotor, options.email);
-        const events = await rotor.listEvents(user.id, limit);
+        const events = await collect((page) => rotor.listEvents(user.id, page), limit);
         console.log(JSON.stringify({ events: events.map(presentEvent) }, null, 2));
       });
     });
@@ -136,7 +137,7 @@ export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
     .action(async (options: { email: string }) => {
       await withRotor(env, async (rotor) => {
         const user = await findUser(rotor, options.email);
-        const list = await rotor.listSessions(user.id);
+        const list = await collect((page) => rotor.listSessions(user.id, page), Infinity);
         console.log(
           JSON.stringify({ sessions: list.map((s) => presentSession(s, null)) }, null, 2),
         );
@@ -180,6 +181,27 @@ async function withRotor(
   } finally {
     await rotor.close();
   }
+}
+
+/**
+ * Up to `max` items of a paged list, read page by page: an operator sees the whole list (or as much
+ * of it as `--limit` asks for), while no single read is larger than an HTTP client's.
+ */
+async function collect<T>(
+  list: (page: PageRequest) => Promise<Page<T>>,
+  max: number,
+): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: Page<T> = await list({
+      limit: Math.min(MAX_PAGE_LIMIT, max - items.length),
+      cursor,
+    });
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== null && items.length < max);
+  return items;
 }
 
 async function findUser(rotor: Rotor, email: string) {

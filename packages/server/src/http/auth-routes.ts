@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RotorError } from '../errors.js';
 import { guessDeviceName } from '../lib/device-name.js';
+import { pageQuery } from '../lib/paging.js';
 import type { SessionRow } from '../store/store.js';
 import type { Rotor } from '../rotor.js';
 import { accessTokenOf, authenticate, principalOf } from './authenticate.js';
+import { clientInfoOf } from './client-info.js';
 import {
   ACCESS_COOKIE,
   clearAuthCookies,
@@ -56,6 +58,22 @@ const refreshBody = {
   ],
 } as const;
 
+/**
+ * `?limit=` and `?cursor=` of the paged lists, for the OpenAPI document. The values are checked by
+ * `pageQuery` (lib/paging.ts) instead, with `attachValidation` on the route, so a bad one is
+ * answered with `details.field` naming it, like every other field error.
+ */
+const pageQuerystring = {
+  type: 'object',
+  properties: {
+    limit: { type: 'string', description: 'Items per page: 1 to 100, default 50.' },
+    cursor: {
+      type: 'string',
+      description: 'The nextCursor of the previous page (opaque); absent for the first page.',
+    },
+  },
+} as const;
+
 const sessionParams = {
   type: 'object',
   required: ['id'],
@@ -82,13 +100,15 @@ export const CSRF_ROUTE = { csrf: true } as const;
 export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor }): Promise<void> {
   const { config } = rotor;
   const nowSeconds = () => Math.floor(rotor.clock.now() / 1000);
-  const client = (request: FastifyRequest) => {
-    const userAgent = request.headers['user-agent']?.slice(0, 512) ?? null;
-    return { ip: request.clientAddress, userAgent };
-  };
+  const client = clientInfoOf;
   // The OpenAPI document (openapi.ts) shows which routes need an access token, and how to send it.
   const security: Record<string, string[]>[] = [{ bearer: [] }, { accessCookie: [] }];
   const protectedRoute = { preHandler: authenticate(rotor), schema: { security } };
+  const pagedRoute = {
+    ...protectedRoute,
+    attachValidation: true,
+    schema: { security, querystring: pageQuerystring },
+  };
 
   app.post<{ Body: RegisterBody }>(
     '/auth/register',
@@ -195,15 +215,18 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     return reply.type('application/json; charset=utf-8').send(body);
   });
 
-  app.get('/auth/events', protectedRoute, async (request) => {
-    const events = await rotor.listEvents(principalOf(request).user.id, 50);
-    return { events: events.map(presentEvent) };
+  app.get('/auth/events', pagedRoute, async (request) => {
+    const page = await rotor.listEvents(principalOf(request).user.id, pageQuery(request.query));
+    return { events: page.items.map(presentEvent), nextCursor: page.nextCursor };
   });
 
-  app.get('/auth/sessions', protectedRoute, async (request) => {
+  app.get('/auth/sessions', pagedRoute, async (request) => {
     const { user, session } = principalOf(request);
-    const sessions = await rotor.listSessions(user.id);
-    return { sessions: sessions.map((s) => presentSession(s, session.id)) };
+    const page = await rotor.listSessions(user.id, pageQuery(request.query));
+    return {
+      sessions: page.items.map((s) => presentSession(s, session.id)),
+      nextCursor: page.nextCursor,
+    };
   });
 
   app.delete<{ Params: { id: string } }>(

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OAuthClient } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
+import { clientInfoOf } from './client-info.js';
 import { sendError, toRotorError } from './error-handler.js';
 import type { Rotor } from '../rotor.js';
 import { sameSecret } from './same-secret.js';
@@ -75,10 +76,7 @@ export async function oauthRoutes(
   app.post('/oauth/token', async (request, reply) => {
     const form = formOf(request);
     const client = authenticateClient(request, form, clients);
-    const info = {
-      ip: request.clientAddress,
-      userAgent: request.headers['user-agent']?.slice(0, 512) ?? null,
-    };
+    const info = clientInfoOf(request);
     let grant;
     try {
       switch (form.grant_type) {

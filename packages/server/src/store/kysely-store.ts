@@ -1,5 +1,5 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
-import { eventIdPrefix } from '../audit/audit-log.js';
+import { eventIdPrefix, eventIdTime } from '../audit/audit-log.js';
 import type { LimitState } from '../limits/window.js';
 import {
   noExternalChanges,
@@ -11,7 +11,10 @@ import { isPostgres } from './migrations.js';
 import type { Database, RateLimitsTable } from './schema.js';
 import type {
   EventRow,
+  KeysetPage,
   RevokeReason,
+  RowSlice,
+  SessionKey,
   SessionRow,
   SessionWithUser,
   SigningKeyRow,
@@ -230,18 +233,34 @@ export class KyselyStore implements Store {
     return Number(row.n);
   }
 
-  async listActiveSessions(userId: string, now: number): Promise<SessionRow[]> {
-    const rows = await this.#db
+  async listActiveSessions(
+    userId: string,
+    now: number,
+    page: KeysetPage<SessionKey>,
+  ): Promise<RowSlice<SessionRow>> {
+    let query = this.#db
       .selectFrom('sessions')
       .selectAll()
       .where('user_id', '=', userId)
       .where('revoked_at', 'is', null)
       .where('idle_expires_at', '>', now)
-      .where((eb) => eb.or([eb('max_expires_at', 'is', null), eb('max_expires_at', '>', now)]))
+      .where((eb) => eb.or([eb('max_expires_at', 'is', null), eb('max_expires_at', '>', now)]));
+    const after = page.after;
+    if (after) {
+      // (created_at, id) < (after): spelled out, as SQLite before 3.15 has no row values.
+      query = query.where((eb) =>
+        eb.or([
+          eb('created_at', '<', after.createdAt),
+          eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)]),
+        ]),
+      );
+    }
+    const rows = await query
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')
+      .limit(page.limit + 1)
       .execute();
-    return rows.map(session);
+    return slice(rows.map(session), page.limit);
   }
 
   async touchSession(
@@ -381,16 +400,26 @@ export class KyselyStore implements Store {
     await this.#db.insertInto('events').values(event).execute();
   }
 
-  async listUserEvents(userId: string, limit: number): Promise<EventRow[]> {
-    const rows = await this.#db
-      .selectFrom('events')
-      .selectAll()
-      .where('user_id', '=', userId)
+  async listUserEvents(userId: string, page: KeysetPage<string>): Promise<RowSlice<EventRow>> {
+    let query = this.#db.selectFrom('events').selectAll().where('user_id', '=', userId);
+    const after = page.after;
+    if (after !== undefined) {
+      // Ids begin with their time (audit-log.ts), so id order is (at, id) order; spelled with `at`
+      // first, the (user_id, at) index finds the page instead of sorting all the user's events.
+      const at = eventIdTime(after);
+      query = query.where((eb) =>
+        eb.or([eb('at', '<', at), eb.and([eb('at', '=', at), eb('id', '<', after)])]),
+      );
+    }
+    const rows = await query
       .orderBy('at', 'desc')
       .orderBy('id', 'desc')
-      .limit(limit)
+      .limit(page.limit + 1)
       .execute();
-    return rows.map((row) => ({ ...row, at: Number(row.at) }));
+    return slice(
+      rows.map((row) => ({ ...row, at: Number(row.at) })),
+      page.limit,
+    );
   }
 
   async pruneEvents(cutoff: number, limit: number): Promise<number> {
@@ -490,6 +519,11 @@ export class KyselyStore implements Store {
       .onConflict((oc) => oc.column('name').doNothing())
       .execute();
   }
+}
+
+/** The first `limit` of `rows` (read with one extra), and whether the extra was there. */
+function slice<Row>(rows: Row[], limit: number): RowSlice<Row> {
+  return { rows: rows.slice(0, limit), more: rows.length > limit };
 }
 
 function limitState(row: Selectable<RateLimitsTable>): LimitState {

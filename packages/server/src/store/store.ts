@@ -21,6 +21,29 @@ export interface SessionWithUser {
   user: UserRow;
 }
 
+/**
+ * A keyset page request: at most `limit` rows that sort after `after`, the key of the last row of
+ * the previous page (no OFFSET: a page costs the same however deep, and rows written meanwhile
+ * shift nothing).
+ */
+export interface KeysetPage<Key> {
+  limit: number;
+  after?: Key | undefined;
+}
+
+/** Up to `limit` rows, and whether more follow (the store reads `limit + 1` to know). */
+export interface RowSlice<Row> {
+  rows: Row[];
+  more: boolean;
+}
+
+/** Where a session sits in the newest-first order of a user's sessions. */
+export interface SessionKey {
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  id: string;
+}
+
 /** Why a session ended; kept in `sessions.revoked_reason`. */
 export type RevokeReason =
   | 'logout'
@@ -68,8 +91,15 @@ export interface Store {
   findSessionWithUser(id: string): Promise<SessionWithUser | undefined>;
   /** How many sessions, of all users, are neither revoked nor expired at `now`. */
   countActiveSessions(now: number): Promise<number>;
-  /** The user's sessions that are neither revoked nor expired at `now`, newest first. */
-  listActiveSessions(userId: string, now: number): Promise<SessionRow[]>;
+  /**
+   * The user's sessions that are neither revoked nor expired at `now`, newest first: ordered by
+   * (`created_at`, `id`) descending, a page at a time.
+   */
+  listActiveSessions(
+    userId: string,
+    now: number,
+    page: KeysetPage<SessionKey>,
+  ): Promise<RowSlice<SessionRow>>;
   /** Ids of the user's live sessions, least recently used first (the session cap's victims). */
   listLiveSessionIdsByUse(userId: string, now: number): Promise<string[]>;
   touchSession(
@@ -109,8 +139,11 @@ export interface Store {
   pruneRotatedTokens(cutoff: number, limit: number): Promise<number>;
 
   insertEvent(event: EventRow): Promise<void>;
-  /** A user's events, newest first. */
-  listUserEvents(userId: string, limit: number): Promise<EventRow[]>;
+  /**
+   * A user's events, newest first: ordered by `id` descending (ids begin with their time,
+   * `audit-log.ts`), a page at a time; `after` is the id of the last event of the previous page.
+   */
+  listUserEvents(userId: string, page: KeysetPage<string>): Promise<RowSlice<EventRow>>;
   /** Deletes up to `limit` events older than `cutoff`; returns how many. */
   pruneEvents(cutoff: number, limit: number): Promise<number>;
 

@@ -117,7 +117,7 @@ for (const dialect of DIALECTS) {
       expect(await start(before)).toBe('ok');
       await rotor.logoutAll(user.id);
       expect(await start(before)).toBe('session_revoked');
-      expect(await rotor.listSessions(user.id)).toEqual([]);
+      expect((await rotor.listSessions(user.id)).items).toEqual([]);
       expect(await start((await rotor.store.findUserById(user.id))!)).toBe('ok');
     });
 
@@ -126,7 +126,7 @@ for (const dialect of DIALECTS) {
       const before = (await rotor.store.findUserById(user.id))!;
       await rotor.store.updatePasswordHash(user.id, 'another hash');
       expect(await start(before)).toBe('invalid_credentials');
-      expect(await rotor.listSessions(user.id)).toEqual([]);
+      expect((await rotor.listSessions(user.id)).items).toEqual([]);
     });
   });
 

@@ -7,7 +7,7 @@ import { createRotor, type CreateRotorOptions, type Rotor } from '../rotor.js';
 import { authRoutes } from './auth-routes.js';
 import { corsPolicy } from './cors.js';
 import { assertSameOrigin } from './csrf.js';
-import { ACCESS_COOKIE } from './delivery.js';
+import { ACCESS_COOKIE, assertNoRepeatedRotorCookie } from './delivery.js';
 import { errorHandler, sendError, toRotorError } from './error-handler.js';
 import { lazyChildLoggerFactory } from './lazy-logger.js';
 import { installMetrics } from './metrics.js';
@@ -129,6 +129,10 @@ export async function createServer(
     if (request.routeOptions.config?.csrf || request.cookies[ACCESS_COOKIE] !== undefined) {
       assertSameOrigin(request, config.allowedOrigins);
     }
+    // A Rotor cookie sent twice (cookie tossing) is refused before any route reads the first one.
+    // Requests without a Rotor cookie pay only this substring test.
+    const cookie = request.headers.cookie;
+    if (cookie !== undefined && cookie.includes('rotor_')) assertNoRepeatedRotorCookie(cookie);
     done();
   });
 

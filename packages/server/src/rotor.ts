@@ -91,8 +91,10 @@ export interface Rotor {
     input: {
       refreshToken: string;
       delivery?: Delivery | undefined;
-      /** When set, the token must belong to a session issued to this OAuth client. */
+      /** The OAuth client the token's session was issued to; unset, a session of `/auth`. */
       clientId?: string;
+      /** Judges the session's stored delivery before anything is written (see `rotateRefreshToken`). */
+      checkDelivery?: (stored: string) => void;
     } & ClientInfo,
   ): Promise<TokenGrant>;
   /** Resolves a refresh token to its session and user, without changing anything (introspection). */

@@ -228,17 +228,105 @@ for (const dialect of DIALECTS) {
         expect([...setCookies(refreshed).keys()].sort()).toEqual(['rotor_access', 'rotor_refresh']);
       });
 
-      it('a cookie refresh answered in the body clears the cookie that now holds a dead token', async () => {
-        const { response } = await login(server.app, email, 'split');
-        const refreshed = await server.app.inject({
-          method: 'POST',
-          url: '/auth/refresh',
-          headers: { 'token-delivery': 'body' },
-          cookies: { rotor_refresh: cookieValue(setCookies(response).get('rotor_refresh'))! },
+      describe('a cookie-held refresh token only ever goes back into the cookie', () => {
+        const loginCookie = async (delivery: 'split' | 'cookies') => {
+          const { response } = await login(server.app, email, delivery);
+          return cookieValue(setCookies(response).get('rotor_refresh'))!;
+        };
+        const refreshWith = (refreshCookie: string, delivery?: string) =>
+          server.app.inject({
+            method: 'POST',
+            url: '/auth/refresh',
+            headers: {
+              // What script on an allowed origin sends: the browser adds the HttpOnly cookie.
+              origin: 'http://127.0.0.1:3000',
+              ...(delivery !== undefined && { 'token-delivery': delivery }),
+            },
+            cookies: { rotor_refresh: refreshCookie },
+          });
+        const expectRefused = (response: Awaited<ReturnType<typeof refreshWith>>) => {
+          expect(response.statusCode).toBe(400);
+          expect(response.json()).toMatchObject({
+            error: 'invalid_request',
+            details: { header: 'Token-Delivery' },
+          });
+          // Nothing set, nothing cleared.
+          expect(setCookies(response).size).toBe(0);
+        };
+
+        it('a split session refreshed from the cookie with Token-Delivery: body is 400, and the cookie still refreshes after', async () => {
+          const refreshCookie = await loginCookie('split');
+          expectRefused(await refreshWith(refreshCookie, 'body'));
+          // Not rotated: the same cookie refreshes, so the owner never trips re-use detection.
+          const after = await refreshWith(refreshCookie);
+          expect(after.statusCode).toBe(200);
+          expect(after.json()).not.toHaveProperty('refreshToken');
+          expect(cookieValue(setCookies(after).get('rotor_refresh'))).toMatch(/^[\w-]{43}$/);
         });
-        expect(refreshed.statusCode).toBe(200);
-        expect(refreshed.json().refreshToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
-        expect(cookieValue(setCookies(refreshed).get('rotor_refresh'))).toBe('');
+
+        it('a cookies session refreshed from the cookie with Token-Delivery: split is 400, nothing rotated', async () => {
+          const refreshCookie = await loginCookie('cookies');
+          expectRefused(await refreshWith(refreshCookie, 'split'));
+          const after = await refreshWith(refreshCookie);
+          expect(after.statusCode).toBe(200);
+          expect(after.json()).not.toHaveProperty('accessToken');
+        });
+
+        it('a cookies session refreshed from the cookie with Token-Delivery: body is 400, nothing rotated', async () => {
+          const refreshCookie = await loginCookie('cookies');
+          expectRefused(await refreshWith(refreshCookie, 'body'));
+          expect((await refreshWith(refreshCookie)).statusCode).toBe(200);
+        });
+
+        it('delivery only becomes stricter: split → cookies is allowed, and then split is refused', async () => {
+          const refreshCookie = await loginCookie('split');
+          const stricter = await refreshWith(refreshCookie, 'cookies');
+          expect(stricter.statusCode).toBe(200);
+          expect(stricter.json()).not.toHaveProperty('accessToken');
+          expect([...setCookies(stricter).keys()].sort()).toEqual([
+            'rotor_access',
+            'rotor_refresh',
+          ]);
+          const next = cookieValue(setCookies(stricter).get('rotor_refresh'))!;
+          expectRefused(await refreshWith(next, 'split'));
+          const headerless = await refreshWith(next);
+          expect(headerless.statusCode).toBe(200);
+          expect(headerless.json()).not.toHaveProperty('accessToken');
+        });
+
+        it('a cookie refresh without the header keeps its delivery', async () => {
+          for (const delivery of ['split', 'cookies'] as const) {
+            let refreshCookie = await loginCookie(delivery);
+            for (let i = 0; i < 2; i++) {
+              const refreshed = await refreshWith(refreshCookie);
+              expect(refreshed.statusCode).toBe(200);
+              expect(refreshed.json()).not.toHaveProperty('refreshToken');
+              expect('accessToken' in refreshed.json()).toBe(delivery === 'split');
+              expect(setCookies(refreshed).has('rotor_access')).toBe(delivery === 'cookies');
+              refreshCookie = cookieValue(setCookies(refreshed).get('rotor_refresh'))!;
+            }
+          }
+        });
+
+        it('a racer inside the grace window is held to the same rule', async () => {
+          const refreshCookie = await loginCookie('split');
+          expect((await refreshWith(refreshCookie)).statusCode).toBe(200);
+          // The same cookie again within the grace window would get the same successor: not in the body.
+          expectRefused(await refreshWith(refreshCookie, 'body'));
+          expect((await refreshWith(refreshCookie)).statusCode).toBe(200);
+        });
+
+        it('a refresh token presented in the body answers as asked, as before', async () => {
+          const refreshCookie = await loginCookie('cookies');
+          const response = await server.app.inject({
+            method: 'POST',
+            url: '/auth/refresh',
+            headers: { 'token-delivery': 'split' },
+            payload: { refreshToken: refreshCookie },
+          });
+          expect(response.statusCode).toBe(200);
+          expect(response.json().accessToken).toMatch(/^ey/);
+        });
       });
 
       it('the body wins over the cookie', async () => {
@@ -511,6 +599,67 @@ for (const dialect of DIALECTS) {
         }
       });
 
+      const meStatus = async (accessToken: string) =>
+        (
+          await server.app.inject({
+            method: 'GET',
+            url: '/auth/me',
+            headers: { authorization: `Bearer ${accessToken}` },
+          })
+        ).json().error ?? 'ok';
+
+      it('a refresh token that names no session ends the Bearer access token’s session', async () => {
+        for (const unknown of ['B'.repeat(43), 'not a refresh token']) {
+          const { body } = await login(server.app, email, 'body');
+          const out = await server.app.inject({
+            method: 'POST',
+            url: '/auth/logout',
+            headers: { authorization: `Bearer ${body.accessToken}` },
+            payload: { refreshToken: unknown },
+          });
+          expect(out.statusCode).toBe(204);
+          expect(await meStatus(body.accessToken!)).toBe('session_revoked');
+        }
+      });
+
+      it('a refresh cookie that names no session ends the access cookie’s session', async () => {
+        const { response } = await login(server.app, email, 'cookies');
+        const accessCookie = cookieValue(setCookies(response).get('rotor_access'))!;
+        const out = await server.app.inject({
+          method: 'POST',
+          url: '/auth/logout',
+          cookies: { rotor_refresh: 'C'.repeat(43), rotor_access: accessCookie },
+        });
+        expect(out.statusCode).toBe(204);
+        const me = await server.app.inject({
+          method: 'GET',
+          url: '/auth/me',
+          cookies: { rotor_access: accessCookie },
+        });
+        expect(me.json().error).toBe('session_revoked');
+        const refreshed = await server.app.inject({
+          method: 'POST',
+          url: '/auth/refresh',
+          cookies: { rotor_refresh: cookieValue(setCookies(response).get('rotor_refresh'))! },
+        });
+        expect(refreshed.json().error).toBe('session_revoked');
+      });
+
+      it('a known refresh token still ends its own session', async () => {
+        const own = (await login(server.app, email, 'body')).body;
+        const other = (await login(server.app, email, 'body')).body;
+        const out = await server.app.inject({
+          method: 'POST',
+          url: '/auth/logout',
+          headers: { authorization: `Bearer ${other.accessToken}` },
+          payload: { refreshToken: own.refreshToken },
+        });
+        expect(out.statusCode).toBe(204);
+        expect(await meStatus(own.accessToken!)).toBe('session_revoked');
+        // The refresh token named the session to end; the access token beside it is not a second one.
+        expect(await meStatus(other.accessToken!)).toBe('ok');
+      });
+
       it('logout-all: 204 and every session of the user is revoked', async () => {
         const a = (await login(server.app, email, 'body')).body;
         const b = (await login(server.app, email, 'body')).body;
@@ -529,6 +678,64 @@ for (const dialect of DIALECTS) {
           });
           expect(me.json().error).toBe('session_revoked');
         }
+      });
+    });
+
+    describe('a Rotor cookie sent more than once', () => {
+      let email: string;
+      beforeAll(async () => {
+        email = await registerUser(server.app);
+      });
+      const splitCookie = async () => {
+        const { response } = await login(server.app, email, 'split');
+        return cookieValue(setCookies(response).get('rotor_refresh'))!;
+      };
+      const refresh = (cookie: string) =>
+        server.app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie } });
+
+      it('two rotor_refresh values are 400 invalid_request and rotate neither token', async () => {
+        // What a browser sends once a sibling subdomain set its own rotor_refresh for the parent domain.
+        const attacker = await splitCookie();
+        const victim = await splitCookie();
+        for (const cookie of [
+          `rotor_refresh=${attacker}; rotor_refresh=${victim}`,
+          `rotor_refresh=tossed-and-invalid; rotor_refresh=${victim}`,
+          `rotor_refresh=${victim};other=1;  rotor_refresh\t=${attacker}`,
+        ]) {
+          const response = await refresh(cookie);
+          expect(response.statusCode).toBe(400);
+          expect(response.json()).toMatchObject({
+            error: 'invalid_request',
+            details: { cookie: 'rotor_refresh' },
+          });
+          expect(setCookies(response).size).toBe(0);
+        }
+        for (const token of [attacker, victim]) {
+          expect((await refresh(`rotor_refresh=${token}`)).statusCode).toBe(200);
+        }
+      });
+
+      it('two rotor_access values are 400 invalid_request on GET /auth/me', async () => {
+        const a = (await login(server.app, email, 'body')).body.accessToken!;
+        const b = (await login(server.app, email, 'body')).body.accessToken!;
+        const response = await server.app.inject({
+          method: 'GET',
+          url: '/auth/me',
+          headers: { cookie: `rotor_access=${a}; rotor_access=${b}` },
+        });
+        expect(response.statusCode).toBe(400);
+        expect(response.json()).toMatchObject({
+          error: 'invalid_request',
+          details: { cookie: 'rotor_access' },
+        });
+      });
+
+      it('rotor_refresh_x and xrotor_refresh are other cookies, not a second rotor_refresh', async () => {
+        const token = await splitCookie();
+        const response = await refresh(
+          `rotor_refresh_x=1; xrotor_refresh=2; rotor_refresh=${token}; rotor_refresh_x=3; rotor_refresh`,
+        );
+        expect(response.statusCode).toBe(200);
       });
     });
 

@@ -8,6 +8,7 @@ import { freePort } from '@rotor/testkit';
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);
 const SECRET = 'notes-api-secret-0123456789';
+const REPORTS_SECRET = 'reports-secret-0123456789';
 // Rotor on plain HTTP on loopback, so the library must be told that is fine.
 const insecure = { [oauth.allowInsecureRequests]: true };
 
@@ -18,6 +19,7 @@ for (const dialect of DIALECTS) {
     let as: oauth.AuthorizationServer;
     const mobile: oauth.Client = { client_id: 'mobile' };
     const api: oauth.Client = { client_id: 'notes-api' };
+    const reports: oauth.Client = { client_id: 'reports' };
 
     beforeAll(async () => {
       const port = await freePort();
@@ -29,6 +31,7 @@ for (const dialect of DIALECTS) {
           ROTOR_OAUTH_CLIENTS: JSON.stringify([
             { id: 'mobile' },
             { id: 'notes-api', secret: SECRET },
+            { id: 'reports', secret: REPORTS_SECRET },
           ]),
         },
         dialect.name,
@@ -58,6 +61,52 @@ for (const dialect of DIALECTS) {
           insecure,
         ),
       );
+
+    /** A password grant for the confidential client notes-api, authenticated with its secret. */
+    const confidentialGrant = async () =>
+      oauth.processGenericTokenEndpointResponse(
+        as,
+        api,
+        await oauth.genericTokenEndpointRequest(
+          as,
+          api,
+          oauth.ClientSecretBasic(SECRET),
+          'password',
+          { username: 'oauth@example.com', password: PASSWORD },
+          insecure,
+        ),
+      );
+    const refreshAsApi = async (refreshToken: string) =>
+      oauth.processRefreshTokenResponse(
+        as,
+        api,
+        await oauth.refreshTokenGrantRequest(
+          as,
+          api,
+          oauth.ClientSecretBasic(SECRET),
+          refreshToken,
+          insecure,
+        ),
+      );
+    const introspectAs = async (client: oauth.Client, secret: string, token: string) =>
+      oauth.processIntrospectionResponse(
+        as,
+        client,
+        await oauth.introspectionRequest(
+          as,
+          client,
+          oauth.ClientSecretBasic(secret),
+          token,
+          insecure,
+        ),
+      );
+    /** Rotor's own JSON endpoints, on the same server. */
+    const authPost = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${as.issuer}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
 
     it('publishes RFC 8414 metadata', () => {
       expect(as.issuer).toBe(issuer.href.replace(/\/$/, ''));
@@ -127,10 +176,8 @@ for (const dialect of DIALECTS) {
         client_id: 'mobile',
         iss: as.issuer,
       });
-      expect(await introspect(tokens.refresh_token!)).toMatchObject({
-        active: true,
-        token_type: 'refresh_token',
-      });
+      // The refresh token is mobile's: introspection reports it only to mobile (tested below).
+      expect(await introspect(tokens.refresh_token!)).toEqual({ active: false });
 
       await oauth.processRevocationResponse(
         await oauth.revocationRequest(as, mobile, oauth.None(), tokens.refresh_token!, insecure),
@@ -251,6 +298,91 @@ for (const dialect of DIALECTS) {
         body: new URLSearchParams({ client_id: 'mobile', token: tokens.access_token }),
       });
       expect(publicIntrospection.status).toBe(401);
+    });
+
+    it('a refresh token issued through /oauth/token refreshes only there: /auth/refresh is 401 invalid_token and changes nothing', async () => {
+      const refreshAsMobile = async (refreshToken: string) =>
+        oauth.processRefreshTokenResponse(
+          as,
+          mobile,
+          await oauth.refreshTokenGrantRequest(as, mobile, oauth.None(), refreshToken, insecure),
+        );
+      for (const [grant, refreshAtOAuth] of [
+        [confidentialGrant, refreshAsApi],
+        [passwordGrant, refreshAsMobile],
+      ] as const) {
+        const tokens = await grant();
+        for (const attempt of [
+          () => authPost('/auth/refresh', { refreshToken: tokens.refresh_token }),
+          () =>
+            fetch(`${as.issuer}/auth/refresh`, {
+              method: 'POST',
+              headers: { cookie: `rotor_refresh=${tokens.refresh_token}` },
+            }),
+        ]) {
+          const response = await attempt();
+          expect(response.status).toBe(401);
+          expect(((await response.json()) as { error: string }).error).toBe('invalid_token');
+        }
+        // Not rotated: its client still refreshes it at /oauth/token (with its secret, if it has one).
+        expect((await refreshAtOAuth(tokens.refresh_token!)).access_token).toBeTruthy();
+      }
+    });
+
+    it('/auth/logout does not revoke an OAuth client’s refresh token: only /oauth/revoke does, for its client', async () => {
+      const tokens = await confidentialGrant();
+      const out = await authPost('/auth/logout', { refreshToken: tokens.refresh_token });
+      expect(out.status).toBe(204);
+      expect((await refreshAsApi(tokens.refresh_token!)).access_token).toBeTruthy();
+    });
+
+    it('introspection reports a refresh token active only to the client it was issued to', async () => {
+      const own = await confidentialGrant();
+      expect(await introspectAs(api, SECRET, own.refresh_token!)).toMatchObject({
+        active: true,
+        token_type: 'refresh_token',
+        client_id: 'notes-api',
+      });
+      // Another confidential client, and any client for an /auth-issued or a public client's token.
+      expect(await introspectAs(reports, REPORTS_SECRET, own.refresh_token!)).toEqual({
+        active: false,
+      });
+      const login = await authPost(
+        '/auth/login',
+        { email: 'oauth@example.com', password: PASSWORD },
+        { 'token-delivery': 'body' },
+      );
+      const auth = (await login.json()) as { refreshToken: string; accessToken: string };
+      expect(await introspectAs(api, SECRET, auth.refreshToken)).toEqual({ active: false });
+      const mobileTokens = await passwordGrant();
+      expect(await introspectAs(api, SECRET, mobileTokens.refresh_token!)).toEqual({
+        active: false,
+      });
+      // Nothing was changed by asking: the token still refreshes for its client.
+      expect((await refreshAsApi(own.refresh_token!)).access_token).toBeTruthy();
+    });
+
+    it('introspection reports a live access token to any confidential client: resource servers ask about the tokens their callers present', async () => {
+      const login = await authPost(
+        '/auth/login',
+        { email: 'oauth@example.com', password: PASSWORD },
+        { 'token-delivery': 'body' },
+      );
+      const auth = (await login.json()) as { accessToken: string };
+      const own = await confidentialGrant();
+      for (const [client, secret] of [
+        [api, SECRET],
+        [reports, REPORTS_SECRET],
+      ] as const) {
+        expect(await introspectAs(client, secret, auth.accessToken)).toMatchObject({
+          active: true,
+          token_type: 'Bearer',
+        });
+        expect(await introspectAs(client, secret, own.access_token)).toMatchObject({
+          active: true,
+          client_id: 'notes-api',
+        });
+      }
     });
   });
 }

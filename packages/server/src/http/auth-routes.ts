@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Delivery } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
 import { guessDeviceName } from '../lib/device-name.js';
 import { pageQuery } from '../lib/paging.js';
@@ -11,8 +12,10 @@ import {
   clearAuthCookies,
   DEVICE_COOKIE,
   REFRESH_COOKIE,
+  refreshDelivery,
   requestedDelivery,
   sendTokens,
+  type TokenSource,
 } from './delivery.js';
 import { presentEvent, presentSession, presentUser } from './presenters.js';
 
@@ -145,21 +148,25 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     async (request, reply) => {
       const explicit = requestedDelivery(request);
       const fromBody = request.body?.refreshToken;
+      const source: TokenSource = fromBody !== undefined ? 'body' : 'cookie';
       const refreshToken = fromBody ?? request.cookies[REFRESH_COOKIE];
       if (!refreshToken)
         throw new RotorError('missing_token', 'This request needs a refresh token.');
-      const grant = await rotor.refresh({ refreshToken, delivery: explicit, ...client(request) });
-      // Without the header, answer the way the token came (API.md, "Token delivery").
-      const delivery =
-        explicit ??
-        (fromBody !== undefined
-          ? 'body'
-          : grant.session.delivery === 'cookies'
-            ? 'cookies'
-            : 'split');
-      return sendTokens(reply, config, grant, delivery, nowSeconds(), {
+      // Decided from the session's stored delivery inside the rotation's transaction, before it
+      // writes: a refused delivery rotates nothing, and the answer uses what was decided there.
+      const decided: { delivery?: Delivery } = {};
+      const grant = await rotor.refresh({
+        refreshToken,
+        delivery: explicit,
+        checkDelivery: (stored) => {
+          decided.delivery = refreshDelivery(explicit, source, stored);
+        },
+        ...client(request),
+      });
+      // No default: guessing one could put a cookie's token in the body.
+      if (decided.delivery === undefined) throw new Error('The refresh judged no delivery.');
+      return sendTokens(reply, config, grant, decided.delivery, nowSeconds(), {
         accessCookie: ACCESS_COOKIE in request.cookies,
-        refreshCookie: fromBody === undefined,
       });
     },
   );
@@ -169,9 +176,13 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     { schema: { body: refreshBody }, config: CSRF_ROUTE },
     async (request, reply) => {
       const refreshToken = request.body?.refreshToken ?? request.cookies[REFRESH_COOKIE];
-      if (refreshToken) {
-        await rotor.logoutWithRefreshToken(refreshToken, client(request));
-      } else {
+      const ended =
+        !!refreshToken && (await rotor.logoutWithRefreshToken(refreshToken, client(request)));
+      // A refresh token that ends no session (unknown, malformed, an OAuth client's, or its session
+      // already over) must not leave the access token beside it live: a logout answers 204 either
+      // way, and the caller takes that as signed out (OWASP Session Management Cheat Sheet,
+      // "Manual Session Expiration": the session is invalidated on the server).
+      if (!ended) {
         const principal = await principalOrNull(rotor, request);
         if (principal) await rotor.logoutSession(principal.session.id, client(request));
       }

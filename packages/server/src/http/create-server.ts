@@ -8,7 +8,7 @@ import { authRoutes } from './auth-routes.js';
 import { installClientAddress } from './client-address.js';
 import { corsPolicy } from './cors.js';
 import { assertSameOrigin } from './csrf.js';
-import { ACCESS_COOKIE } from './delivery.js';
+import { ACCESS_COOKIE, assertNoRepeatedRotorCookie } from './delivery.js';
 import { errorHandler, sendError, toRotorError } from './error-handler.js';
 import { lazyChildLoggerFactory } from './lazy-logger.js';
 import { installMetrics } from './metrics.js';
@@ -160,6 +160,10 @@ export async function createServer(
     if (request.routeOptions.config?.csrf || request.cookies[ACCESS_COOKIE] !== undefined) {
       assertSameOrigin(request, config.allowedOrigins);
     }
+    // A Rotor cookie sent twice (cookie tossing) is refused before any route reads the first one.
+    // Requests without a Rotor cookie pay only this substring test.
+    const cookie = request.headers.cookie;
+    if (cookie !== undefined && cookie.includes('rotor_')) assertNoRepeatedRotorCookie(cookie);
     done();
   });
 

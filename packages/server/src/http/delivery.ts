@@ -5,11 +5,24 @@ import type { TokenGrant } from '../rotor.js';
 import { DEVICE_TOKEN_TTL_SECONDS } from '../tokens/device-token.js';
 import { presentUser } from './presenters.js';
 
-export const REFRESH_COOKIE = 'rotor_refresh';
-export const ACCESS_COOKIE = 'rotor_access';
-/** The device token of a browser (OWASP device cookies), sent only to the login route. */
-export const DEVICE_COOKIE = 'rotor_device';
-const DEVICE_COOKIE_PATH = '/auth/login';
+/**
+ * Every cookie Rotor sets, with the path it is set on. Setting and clearing take a cookie from this
+ * table only, and the duplicate-cookie check ({@link assertNoRepeatedRotorCookie}) reads the same
+ * table, so a cookie added here is covered by all three.
+ */
+const COOKIES = {
+  refresh: { name: 'rotor_refresh', path: '/auth' },
+  access: { name: 'rotor_access', path: '/' },
+  /** The device token of a browser (OWASP device cookies), sent only to the login route. */
+  device: { name: 'rotor_device', path: '/auth/login' },
+} as const;
+type RotorCookie = (typeof COOKIES)[keyof typeof COOKIES];
+
+export const REFRESH_COOKIE = COOKIES.refresh.name;
+export const ACCESS_COOKIE = COOKIES.access.name;
+export const DEVICE_COOKIE = COOKIES.device.name;
+const COOKIE_NAMES: ReadonlySet<string> = new Set(Object.values(COOKIES).map((c) => c.name));
+
 const DELIVERIES: readonly Delivery[] = ['split', 'cookies', 'body'];
 
 /** The `Token-Delivery` header: undefined when absent, `invalid_request` when unknown. */
@@ -26,9 +39,75 @@ export function requestedDelivery(request: FastifyRequest): Delivery | undefined
   return delivery;
 }
 
+/** Where a refresh found its refresh token: the JSON body wins over the cookie (API.md). */
+export type TokenSource = 'body' | 'cookie';
+
+/**
+ * The delivery a refresh answers in: the one rule, judged with the session's stored delivery
+ * (`split` or `cookies`) inside the refresh's transaction, before anything is written.
+ *
+ * - A token from the body answers as asked, else in the body (API.md: a mobile client refreshes
+ *   with a plain `{"refreshToken": …}`).
+ * - A token from the cookie goes back only into the cookie, and the delivery only becomes stricter:
+ *   `split` → `cookies` is allowed; `cookies` → `split`, and any cookie → `body`, is
+ *   `400 invalid_request` (`details.header: 'Token-Delivery'`). Without the header, the session's
+ *   own delivery. Script on an allowed origin can make the browser send the HttpOnly cookie
+ *   (`credentials: 'include'`); were the answer's delivery its choice, it would read what HttpOnly
+ *   hides from it (OWASP Session Management Cheat Sheet, "HttpOnly Attribute"): the refresh token
+ *   itself (`body`, which would also clear the victim's cookie, so re-use detection never fires),
+ *   or the access token of a `cookies` session (`split`).
+ * @throws RotorError `invalid_request` for a delivery the token may not move to.
+ */
+export function refreshDelivery(
+  requested: Delivery | undefined,
+  source: TokenSource,
+  stored: string,
+): Delivery {
+  if (source === 'body') return requested ?? 'body';
+  const current: Delivery = stored === 'cookies' ? 'cookies' : 'split';
+  if (requested === undefined) return current;
+  if (requested === 'body' || (requested === 'split' && current === 'cookies')) {
+    throw new RotorError(
+      'invalid_request',
+      `A refresh token sent in the cookie cannot be answered with Token-Delivery: ${requested}; ` +
+        `this session allows ${current === 'cookies' ? 'cookies' : 'split or cookies'}.`,
+      { details: { header: 'Token-Delivery' } },
+    );
+  }
+  return requested;
+}
+
+/**
+ * Refuses a `Cookie` header that names a Rotor cookie more than once: `400 invalid_request`,
+ * before any route runs, so nothing changes. A browser sends two values when a sibling subdomain
+ * set one for the parent domain (cookie tossing: RFC 6265 §8.6, "Weak Integrity"), and servers
+ * "SHOULD NOT rely upon the serialization order" (RFC 6265 §4.2.2): the cookie parser keeps the
+ * first, which may be the attacker's (the victim's page then refreshes into the attacker's session)
+ * or a dead one (the victim locked out). Node joins repeated `Cookie` headers with `; `, so the one
+ * header holds them all. Names are compared as the parser reads them: trimmed of spaces and tabs,
+ * case kept.
+ */
+export function assertNoRepeatedRotorCookie(header: string): void {
+  const seen: string[] = [];
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    // The cookie parser skips a pair without `=`; so does this check.
+    if (eq < 0) continue;
+    const name = pair.slice(0, eq).replace(/^[ \t]+|[ \t]+$/g, '');
+    if (!COOKIE_NAMES.has(name)) continue;
+    if (seen.includes(name)) {
+      throw new RotorError('invalid_request', `The cookie ${name} is sent more than once.`, {
+        details: { cookie: name },
+      });
+    }
+    seen.push(name);
+  }
+}
+
 /**
  * Sends a token response (API.md) in the chosen delivery: the access token in the body or the
- * `rotor_access` cookie, the refresh token in the body or the `rotor_refresh` cookie.
+ * `rotor_access` cookie, the refresh token in the body or the `rotor_refresh` cookie. The delivery
+ * of a refresh is {@link refreshDelivery}'s.
  */
 export function sendTokens(
   reply: FastifyReply,
@@ -36,7 +115,7 @@ export function sendTokens(
   grant: TokenGrant,
   delivery: Delivery,
   now: number,
-  stale: { accessCookie?: boolean; refreshCookie?: boolean } = {},
+  stale: { accessCookie?: boolean } = {},
 ): FastifyReply {
   const expiresIn = Math.max(0, grant.accessExpiresAt - now);
   const refreshExpiresIn = Math.max(0, grant.refreshExpiresAt - now);
@@ -52,62 +131,50 @@ export function sendTokens(
   if (grant.deviceToken !== undefined) {
     if (delivery === 'body') body.deviceToken = grant.deviceToken;
     else {
-      setCookie(
-        reply,
-        config,
-        DEVICE_COOKIE,
-        grant.deviceToken,
-        DEVICE_COOKIE_PATH,
-        DEVICE_TOKEN_TTL_SECONDS,
-      );
+      setCookie(reply, config, COOKIES.device, grant.deviceToken, DEVICE_TOKEN_TTL_SECONDS);
     }
   }
 
-  if (delivery !== 'body') {
-    setCookie(reply, config, REFRESH_COOKIE, grant.refreshToken, '/auth', refreshExpiresIn);
-  }
+  if (delivery !== 'body')
+    setCookie(reply, config, COOKIES.refresh, grant.refreshToken, refreshExpiresIn);
   if (delivery === 'cookies') {
-    setCookie(reply, config, ACCESS_COOKIE, grant.accessToken, '/', expiresIn);
+    setCookie(reply, config, COOKIES.access, grant.accessToken, expiresIn);
   } else if (stale.accessCookie) {
     // A client that moves from `cookies` to another delivery must not keep a stale access cookie.
-    clearCookie(reply, config, ACCESS_COOKIE, '/');
+    clearCookie(reply, config, COOKIES.access);
   }
-  // A cookie-held refresh token answered in the body is rotated: the cookie would only hold a dead one.
-  if (delivery === 'body' && stale.refreshCookie)
-    clearCookie(reply, config, REFRESH_COOKIE, '/auth');
   // RFC 6749 §5.1: token responses are never cached.
   return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(body);
 }
 
-/** Clears both cookies, with the attributes they were set with so browsers match them. */
+/** Clears both token cookies, with the attributes they were set with so browsers match them. */
 export function clearAuthCookies(reply: FastifyReply, config: RotorConfig): void {
-  clearCookie(reply, config, REFRESH_COOKIE, '/auth');
-  clearCookie(reply, config, ACCESS_COOKIE, '/');
+  clearCookie(reply, config, COOKIES.refresh);
+  clearCookie(reply, config, COOKIES.access);
 }
 
 function setCookie(
   reply: FastifyReply,
   config: RotorConfig,
-  name: string,
+  cookie: RotorCookie,
   value: string,
-  path: string,
-  maxAge: number,
+  maxAgeSeconds: number,
 ): void {
-  reply.setCookie(name, value, {
+  reply.setCookie(cookie.name, value, {
     httpOnly: true,
     secure: config.cookieSecure,
     sameSite: 'strict',
-    path,
-    maxAge,
+    path: cookie.path,
+    maxAge: maxAgeSeconds,
   });
 }
 
-function clearCookie(reply: FastifyReply, config: RotorConfig, name: string, path: string): void {
-  reply.setCookie(name, '', {
+function clearCookie(reply: FastifyReply, config: RotorConfig, cookie: RotorCookie): void {
+  reply.setCookie(cookie.name, '', {
     httpOnly: true,
     secure: config.cookieSecure,
     sameSite: 'strict',
-    path,
+    path: cookie.path,
     maxAge: 0,
     expires: new Date(0),
   });

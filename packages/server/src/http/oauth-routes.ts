@@ -150,6 +150,11 @@ export async function oauthRoutes(
     reply.header('cache-control', 'no-store');
     const refresh = await rotor.inspectRefreshToken(token);
     if (refresh) {
+      // A refresh token is only ever presented to Rotor by the client it was issued to, so no one
+      // else has a reason to ask about it, and a yes would turn a token found elsewhere into one
+      // known to be live. RFC 7662 §2.2: a token the caller "is not allowed to introspect" is
+      // `active: false`; §4 leaves the policy to the server. `/auth` tokens belong to no client.
+      if (refresh.session.client_id !== client.id) return { active: false };
       return {
         active: true,
         token_type: 'refresh_token',
@@ -160,6 +165,10 @@ export async function oauthRoutes(
         ...(refresh.session.client_id && { client_id: refresh.session.client_id }),
       };
     }
+    // Access tokens are answered for any confidential client, whoever they were issued to: they are
+    // bearer tokens for resource servers (`aud` is Rotor's audience, not a client), and a resource
+    // server introspecting the tokens its callers present is RFC 7662 §1's own case, strict mode of
+    // @rotor/verify among them, for `/auth` sessions as much as OAuth ones.
     const principal = await rotor.authenticate(token).catch(() => null);
     if (!principal) return { active: false };
     const { claims, session } = principal;

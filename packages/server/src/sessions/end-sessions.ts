@@ -6,16 +6,25 @@ import type { SessionContext } from './context.js';
 /**
  * Logout with a refresh token: revokes the session it belongs to, whichever of its tokens it is.
  * An unknown or dead token changes nothing (logout is idempotent). Tells whether a session ended.
+ *
+ * `clientId` is the OAuth client the session must have been issued to; `null` (the default, the
+ * `/auth` logout) ends only sessions issued through `/auth`. An OAuth client's token is then as good
+ * as unknown, as at `/auth/refresh`: RFC 7009 §2.1 revokes a token only for the client it was issued
+ * to, after authenticating a confidential one, and `/oauth/revoke` is where that happens; a leaked
+ * token that cannot refresh without its client's secret must not end the session without it either.
  */
 export async function endSessionByRefreshToken(
   ctx: SessionContext,
   refreshToken: string,
+  clientId: string | null = null,
 ): Promise<boolean> {
   if (!isRefreshTokenShape(refreshToken)) return false;
   const hash = hashRefreshToken(refreshToken);
   return ctx.store.transaction(async (tx) => {
     const token = await tx.findTokenByHash(hash);
-    return token ? tx.revokeSession(token.session_id, ctx.clock.now(), 'logout') : false;
+    const session = token && (await tx.findSession(token.session_id));
+    if (!session || session.client_id !== clientId) return false;
+    return tx.revokeSession(session.id, ctx.clock.now(), 'logout');
   });
 }
 

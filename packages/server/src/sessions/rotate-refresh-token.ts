@@ -21,7 +21,10 @@ export async function rotateRefreshToken(
   input: {
     refreshToken: string;
     delivery?: Delivery | undefined;
-    /** Set by the OAuth token endpoint: the token must have been issued to this client. */
+    /**
+     * Set by the OAuth token endpoint: the token must have been issued to this client. Unset
+     * (`/auth/refresh`), only a session issued through `/auth` refreshes.
+     */
     clientId?: string | undefined;
     /**
      * Runs before a live token is rotated, and before a racer inside the grace window gets the
@@ -30,6 +33,12 @@ export async function rotateRefreshToken(
      * inside the window must not escape the budget (issue 13, item 8).
      */
     admit?: ((session: SessionRow) => Promise<void>) | undefined;
+    /**
+     * Judges the session's stored delivery before anything is written, for a live token and a
+     * grace-window racer alike (both are handed the session's next tokens); throwing refuses the
+     * refresh with nothing written. The HTTP `Token-Delivery` rule: `refreshDelivery`.
+     */
+    checkDelivery?: ((stored: string) => void) | undefined;
     /** Runs in the rotation's transaction once it has rotated (the audit event commits with it). */
     rotated?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
   } & ClientInfo,
@@ -63,6 +72,7 @@ async function decide(
     delivery?: Delivery | undefined;
     clientId?: string | undefined;
     admit?: ((session: SessionRow) => Promise<void>) | undefined;
+    checkDelivery?: ((stored: string) => void) | undefined;
     rotated?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
   } & ClientInfo,
 ): Promise<Decision> {
@@ -72,12 +82,10 @@ async function decide(
   const joined = await tx.findTokenWithSession(presentedHash);
   let token = joined?.token ?? (await tx.findTokenByHash(presentedHash));
   const session = joined?.session ?? (token && (await tx.findSession(token.session_id)));
-  if (
-    !token ||
-    !session ||
-    (input.clientId !== undefined && session.client_id !== input.clientId)
-  ) {
-    // A token issued to another client is as good as unknown, and changes nothing.
+  // A token issued to another client is as good as unknown, and changes nothing; so is an OAuth
+  // client's token at /auth/refresh (no clientId), which would skip the client authentication that
+  // RFC 6749 §6 requires of a confidential client's refresh.
+  if (!token || !session || session.client_id !== (input.clientId ?? null)) {
     return { ok: false, code: 'invalid_token', message: 'The refresh token is not valid.' };
   }
   if (session.revoked_at !== null) {
@@ -104,6 +112,9 @@ async function decide(
       message: 'The account of this session no longer exists.',
     };
   }
+
+  // After the session's own state (a dead session says so first), before any branch that writes.
+  input.checkDelivery?.(session.delivery);
 
   if (token.rotated_at === null) {
     await input.admit?.(session);

@@ -78,6 +78,7 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
   const baseUrl = options.baseUrl.replace(/\/$/, '');
   const delivery: Delivery = options.delivery ?? 'split';
   const storage = options.storage ?? memoryStorage();
+  const deviceStorage = options.deviceStorage ?? memoryStorage();
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const now = options.now ?? Date.now;
   let autoRefresh = options.autoRefresh ?? true;
@@ -289,12 +290,15 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
       return ((await response.json()) as { user: RotorUser }).user;
     },
     async login(input) {
+      const deviceToken = delivery === 'body' ? await deviceStorage.get() : null;
       const response = await call(
         '/auth/login',
-        { method: 'POST', body: JSON.stringify(input) },
+        { method: 'POST', body: JSON.stringify(deviceToken ? { ...input, deviceToken } : input) },
         { 'token-delivery': delivery },
       );
-      return (await apply(await tokenResponse(response))).user;
+      const tokens = await tokenResponse(response);
+      if (tokens.deviceToken) await deviceStorage.set(tokens.deviceToken);
+      return (await apply(tokens)).user;
     },
     async restore() {
       if (state) return state.user;

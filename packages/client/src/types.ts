@@ -64,6 +64,13 @@ export interface RotorClientOptions {
   delivery?: Delivery;
   /** Where `body` delivery keeps the refresh token (default: memory only). */
   storage?: TokenStorage;
+  /**
+   * Where `body` delivery keeps the device token a login leaves (default: memory only). Sent with
+   * the next login, it lets this device sign in while strangers' wrong guesses have locked the
+   * account (OWASP device cookies). Keep it across restarts beside the refresh token: it is no
+   * credential on its own. Browsers need nothing: it is an HttpOnly cookie there.
+   */
+  deviceStorage?: TokenStorage;
   /** Refresh shortly before the access token expires (default true). */
   autoRefresh?: boolean;
   /** Seconds before expiry to refresh; default a fifth of the lifetime, 1 s to 60 s. */
@@ -87,4 +94,6 @@ export interface TokenResponse {
   refreshExpiresIn: number;
   sessionId: string;
   user: RotorUser;
+  /** After a login in `body` delivery: this device's new device token. */
+  deviceToken?: string;
 }

@@ -259,11 +259,36 @@ describe('@rotor/client against a real Rotor (body delivery)', () => {
   });
 });
 
+describe('@rotor/client and a locked account', () => {
+  it("keeps the device token a login leaves and sends it with the next login, which strangers' guesses then cannot block", async () => {
+    const deviceStorage = memoryStorage();
+    const { client, email } = await signedInClient({ deviceStorage });
+    expect(await deviceStorage.get()).toMatch(/^ey/);
+    await client.logout();
+    // Five wrong passwords from elsewhere spend the account's budget.
+    for (let i = 0; i < 5; i += 1) {
+      const answer = await fetch(`${base}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password: `stranger ${i}` }),
+      });
+      expect(answer.status).toBe(401);
+    }
+    const stranger = createRotorClient({ baseUrl: base, delivery: 'body', autoRefresh: false });
+    clients.push(stranger);
+    await expect(stranger.login({ email, password: PASSWORD })).rejects.toMatchObject({
+      code: 'rate_limited',
+    });
+    expect((await client.login({ email, password: PASSWORD })).email).toBe(email);
+  });
+});
+
 describe('@rotor/client and a rate-limited refresh', () => {
   let limited: FastifyInstance;
   let limitedBase: string;
   beforeAll(async () => {
-    // One refresh per session per minute: the second is answered 429 with Retry-After: 30.
+    // One refresh per session per minute: the second is answered 429 with Retry-After: 60 (the
+    // first leaves the window a minute after it was made).
     limited = await createServer(
       loadConfig({
         ROTOR_DATABASE_URL: `sqlite:${join(dir, 'limited.db')}`,
@@ -292,9 +317,9 @@ describe('@rotor/client and a rate-limited refresh', () => {
     await client.login({ email, password: PASSWORD });
     expect(await client.refresh()).toBe(true);
     const error = await client.refresh().catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'rate_limited', status: 429, retryAfter: 30 });
+    expect(error).toMatchObject({ code: 'rate_limited', status: 429, retryAfter: 60 });
     // The background refresh (due ~1 s after the last one) meets the same block. Retrying after a
-    // fixed 5 s would make another call within the next 6 s; the SDK waits the 30 s it was told.
+    // fixed 5 s would make another call within the next 6 s; the SDK waits the 60 s it was told.
     await expect.poll(() => refreshCalls.length, { timeout: 3_000 }).toBe(3);
     await sleep(6_000);
     expect(refreshCalls).toHaveLength(3);

@@ -77,6 +77,17 @@ export async function startRotorProcess(
   };
 }
 
+/**
+ * Two `rotor serve` processes on one database, as two instances of a deployment: one issuer, so an
+ * access token of one is valid on the other; the first starts alone (it creates the SQLite file
+ * and runs the migrations).
+ */
+export async function startRotorPair(env: Record<string, string>): Promise<RotorProcess[]> {
+  const shared = { ROTOR_ISSUER: 'https://auth.example.test', ...env };
+  const first = await startRotorProcess(shared);
+  return [first, await startRotorProcess(shared)];
+}
+
 /** A small JSON client for tests over real HTTP. */
 export async function call(
   base: string,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, newDatabaseUrl, PASSWORD, tempDir } from '../helpers.js';
-import { call, startRotorProcess, type RotorProcess } from '../rotor-process.js';
+import { call, startRotorPair, type RotorProcess } from '../rotor-process.js';
 
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);
@@ -23,14 +23,9 @@ for (const dialect of DIALECTS) {
     let instances: RotorProcess[] = [];
 
     beforeAll(async () => {
-      const env = {
+      instances = await startRotorPair({
         ROTOR_DATABASE_URL: await newDatabaseUrl(dialect.name, dir),
-        // One issuer for both, so an access token from one is valid on the other.
-        ROTOR_ISSUER: 'https://auth.example.test',
-      };
-      // One starts first: it creates the SQLite file and runs the migrations.
-      instances = [await startRotorProcess(env)];
-      instances.push(await startRotorProcess(env));
+      });
     });
     afterAll(async () => {
       await Promise.all(instances.map((instance) => instance.stop()));

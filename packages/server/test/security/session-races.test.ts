@@ -9,7 +9,7 @@ import {
   type UserRow,
 } from '@rotor/server';
 import { codeOf, DIALECTS, newDatabaseUrl, PASSWORD, tempDir } from '../helpers.js';
-import { call, startRotorProcess, type RotorProcess } from '../rotor-process.js';
+import { call, startRotorPair, type RotorProcess } from '../rotor-process.js';
 
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);
@@ -25,14 +25,11 @@ for (const dialect of DIALECTS) {
   describe.skipIf(!dialect.available)(`logins in flight [${dialect.name}]`, () => {
     let instances: RotorProcess[] = [];
     beforeAll(async () => {
-      const env = {
+      instances = await startRotorPair({
         ROTOR_DATABASE_URL: await newDatabaseUrl(dialect.name, dir),
-        ROTOR_ISSUER: 'https://auth.example.test',
         // The attack is not a guess: keep the limits out of its way.
         ROTOR_RATE_LIMIT: 'off',
-      };
-      instances = [await startRotorProcess(env)];
-      instances.push(await startRotorProcess(env));
+      });
     });
     afterAll(async () => {
       await Promise.all(instances.map((instance) => instance.stop()));

@@ -15,9 +15,11 @@ export const ERROR_STATUS = {
   forbidden: 403,
   not_found: 404,
   email_taken: 409,
+  request_timeout: 408,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
+  headers_too_large: 431,
   internal_error: 500,
   unavailable: 503,
 } as const;

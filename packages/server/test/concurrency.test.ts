@@ -70,11 +70,32 @@ for (const dialect of DIALECTS) {
       expect(me.status).toBe(200);
     });
 
-    it('an oversized header is refused by the HTTP parser, not by a 500', async () => {
+    it('an oversized header is refused by the HTTP parser, not by a 500, in the JSON error shape', async () => {
       const response = await fetch(`${base}/auth/me`, {
         headers: { authorization: `Bearer ${'x'.repeat(20_000)}` },
       });
       expect(response.status).toBe(431);
+      expect(await response.json()).toEqual({
+        error: 'headers_too_large',
+        message: expect.any(String),
+      });
+    });
+
+    it('bytes that are not HTTP get 400 invalid_request in the JSON error shape', async () => {
+      const { connect } = await import('node:net');
+      const { port } = new URL(base);
+      const answer = await new Promise<string>((resolve) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write('NOT HTTP\r\n\r\n'));
+        let text = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => (text += chunk));
+        socket.on('close', () => resolve(text));
+        socket.on('error', () => {});
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({
+        error: 'invalid_request',
+      });
     });
   });
 }

@@ -6,6 +6,7 @@ import { RotorError } from '../errors.js';
 import { createRotor, type CreateRotorOptions, type Rotor } from '../rotor.js';
 import { authRoutes } from './auth-routes.js';
 import { installClientAddress } from './client-address.js';
+import { clientErrorHandler } from './client-errors.js';
 import { corsPolicy } from './cors.js';
 import { assertSameOrigin } from './csrf.js';
 import { ACCESS_COOKIE, assertNoRepeatedRotorCookie } from './delivery.js';
@@ -108,6 +109,7 @@ export async function createServer(
     requestIdHeader: false,
     return503OnClosing: true,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    clientErrorHandler,
     frameworkErrors: (error, _request, reply) => {
       sendError(toRotorError(error), reply);
     },

@@ -80,6 +80,8 @@ describe.concurrent('slow clients are cut (ROTOR_HEADERS_TIMEOUT, ROTOR_REQUEST_
     expect(closedAfterMs).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_MS - 100);
     expect(closedAfterMs).toBeLessThan(HEADERS_TIMEOUT_MS + MARGIN_MS);
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    // In the JSON error shape of every other error (http/client-errors.ts).
+    expect(answer).toContain('{"error":"request_timeout","message":');
   });
 
   it('a connection that never sends a byte is closed after the headers timeout', async ({
@@ -103,6 +105,7 @@ describe.concurrent('slow clients are cut (ROTOR_HEADERS_TIMEOUT, ROTOR_REQUEST_
     expect(closedAfterMs).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 100);
     expect(closedAfterMs).toBeLessThan(REQUEST_TIMEOUT_MS + MARGIN_MS);
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toContain('{"error":"request_timeout","message":');
   });
 
   it('a request sent at once is answered, and its keep-alive connection outlives the timeouts', async ({

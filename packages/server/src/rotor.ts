@@ -262,7 +262,7 @@ function assemble(
       const user = await store.findUserByEmail(email);
       const device =
         user && input.deviceToken
-          ? await deviceTokens.nonceFor(input.deviceToken, user.id, nowSeconds)
+          ? await deviceTokens.nonceFor(input.deviceToken, user, nowSeconds)
           : undefined;
       // Reserved before the password is verified: a spent budget costs no hashing, and attempts
       // in flight cannot all pass a check none of them has counted in yet (issue 13, item 1).
@@ -316,7 +316,8 @@ function assemble(
         },
       });
       const granted = await grant(user, issued);
-      granted.deviceToken = await deviceTokens.issue(user.id, nowSeconds);
+      // At the epoch the session was created under (startSession checked it had not moved).
+      granted.deviceToken = await deviceTokens.issue(user, nowSeconds);
       return granted;
     },
     async refresh(input) {

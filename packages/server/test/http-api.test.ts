@@ -622,6 +622,27 @@ for (const dialect of DIALECTS) {
         }
       });
 
+      it('a refresh token of another session, even an expired one, ends the Bearer access token’s session too', async () => {
+        const stale = (await login(server.app, email, 'body')).body;
+        // The stale session expires (idle); its refresh token still names it, dead.
+        server.clock.advance(8 * 24 * 60 * 60 * 1000);
+        const { body } = await login(server.app, email, 'body');
+        const out = await server.app.inject({
+          method: 'POST',
+          url: '/auth/logout',
+          headers: { authorization: `Bearer ${body.accessToken}` },
+          payload: { refreshToken: stale.refreshToken },
+        });
+        expect(out.statusCode).toBe(204);
+        expect(await meStatus(body.accessToken!)).toBe('session_revoked');
+        const refreshed = await server.app.inject({
+          method: 'POST',
+          url: '/auth/refresh',
+          payload: { refreshToken: body.refreshToken },
+        });
+        expect(refreshed.json().error).toBe('session_revoked');
+      });
+
       it('a refresh cookie that names no session ends the access cookie’s session', async () => {
         const { response } = await login(server.app, email, 'cookies');
         const accessCookie = cookieValue(setCookies(response).get('rotor_access'))!;
@@ -645,7 +666,7 @@ for (const dialect of DIALECTS) {
         expect(refreshed.json().error).toBe('session_revoked');
       });
 
-      it('a known refresh token still ends its own session', async () => {
+      it('a logout ends every session its tokens name: the refresh token’s and the access token’s', async () => {
         const own = (await login(server.app, email, 'body')).body;
         const other = (await login(server.app, email, 'body')).body;
         const out = await server.app.inject({
@@ -656,8 +677,8 @@ for (const dialect of DIALECTS) {
         });
         expect(out.statusCode).toBe(204);
         expect(await meStatus(own.accessToken!)).toBe('session_revoked');
-        // The refresh token named the session to end; the access token beside it is not a second one.
-        expect(await meStatus(other.accessToken!)).toBe('ok');
+        // The caller takes the 204 as signed out: no token it sent stays live.
+        expect(await meStatus(other.accessToken!)).toBe('session_revoked');
       });
 
       it('logout-all: 204 and every session of the user is revoked', async () => {

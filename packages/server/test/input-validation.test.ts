@@ -272,6 +272,65 @@ for (const dialect of DIALECTS) {
       });
     });
 
+    describe('invisible characters that are not format characters', () => {
+      // Found by the attack review: each made a look-alike of a real account before.
+      const invisible = {
+        'U+034F combining grapheme joiner': '\u034F',
+        'U+FE0F variation selector 16': '\uFE0F',
+        'U+E0100 variation selector 17': '\u{E0100}',
+        'U+180B Mongolian free variation selector': '\u180B',
+        'U+17B4 Khmer inherent vowel': '\u17B4',
+        'U+2800 blank Braille pattern': '\u2800',
+      };
+      it.each(Object.entries(invisible))(
+        '%s is refused in an email, a name and a device name',
+        async (_label, character) => {
+          const email = `look${character}alike-${dialect.name}@example.com`;
+          const asEmail = await app.inject({
+            method: 'POST',
+            url: '/auth/register',
+            payload: { email, password: PASSWORD },
+          });
+          expect(asEmail.statusCode).toBe(400);
+          expect(asEmail.json().details).toEqual({ field: 'email' });
+          const asName = await app.inject({
+            method: 'POST',
+            url: '/auth/register',
+            payload: {
+              email: `n${Date.now()}@example.com`,
+              password: PASSWORD,
+              name: `Ada${character}`,
+            },
+          });
+          expect(asName.json().details).toEqual({ field: 'name' });
+          const real = await registerUser(app);
+          const asDevice = await app.inject({
+            method: 'POST',
+            url: '/auth/login',
+            payload: { email: real, password: PASSWORD, deviceName: `iPhone${character}` },
+          });
+          expect(asDevice.statusCode).toBe(400);
+          expect(asDevice.json().details).toEqual({ field: 'deviceName' });
+        },
+      );
+    });
+
+    it.each([
+      ['U+0000', 'pass\u0000word!'],
+      ['a lone surrogate', 'pass\uD800word!'],
+    ])(
+      'a new password with %s is refused at sign-up, naming the field',
+      async (_label, password) => {
+        const answer = await app.inject({
+          method: 'POST',
+          url: '/auth/register',
+          payload: { email: `pw${Date.now()}-${dialect.name}@example.com`, password },
+        });
+        expect(answer.statusCode).toBe(400);
+        expect(answer.json().details).toEqual({ field: 'password' });
+      },
+    );
+
     describe('the engine applies the rule too, for apps that embed it', () => {
       it('register and login through the engine refuse control characters with the field named', async () => {
         const rotor = app.rotor;

@@ -271,6 +271,27 @@ for (const dialect of DIALECTS) {
       expect((await repeated.json()).error).toBe('invalid_request');
     });
 
+    it('a password grant past the account budget is 429 rate_limited with Retry-After, not invalid_request', async () => {
+      const guess = () =>
+        fetch(as.token_endpoint!, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({
+            grant_type: 'password',
+            client_id: 'mobile',
+            username: 'limited-oauth@example.com',
+            password: 'a wrong guess',
+          }),
+        });
+      const statuses = [];
+      for (let i = 0; i < 5; i += 1) statuses.push((await guess()).status);
+      expect(statuses).toEqual([400, 400, 400, 400, 400]);
+      const refused = await guess();
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(((await refused.json()) as { error: string }).error).toBe('rate_limited');
+    });
+
     it('a refresh token is bound to its client, and introspection needs a confidential client', async () => {
       const tokens = await passwordGrant();
       const other = await oauth.refreshTokenGrantRequest(

@@ -88,6 +88,16 @@ for (const dialect of DIALECTS) {
         'the full-width spelling of the current password',
         { currentPassword: PASSWORD, newPassword: fullWidth(PASSWORD) },
       ],
+      [
+        'a new password with a control character',
+        { currentPassword: PASSWORD, newPassword: 'new\u0000password' },
+      ],
+      [
+        // It would be one password with every other lone surrogate in its place (UTF-8 makes them
+        // all U+FFFD before argon2 sees them): found by the attack review.
+        'a new password with a lone surrogate',
+        { currentPassword: PASSWORD, newPassword: 'new\uD800password' },
+      ],
       ['a missing field', { currentPassword: PASSWORD }],
       ['a field of the wrong type', { currentPassword: PASSWORD, newPassword: 12345678 }],
     ])('%s: 400 invalid_request and nothing changes', async (_label, payload) => {

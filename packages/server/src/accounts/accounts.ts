@@ -71,14 +71,7 @@ export async function verifyPassword(
  * password (issue 13, item 15). `invalid_request` with `details.field: 'newPassword'`.
  */
 export function checkNewPassword(currentPassword: string, newPassword: string): void {
-  try {
-    checkPasswordPolicy(newPassword);
-  } catch (error) {
-    if (error instanceof RotorError) {
-      throw new RotorError(error.code, error.message, { details: { field: 'newPassword' } });
-    }
-    throw error;
-  }
+  checkPasswordPolicy(newPassword, 'newPassword');
   if (normalizePassword(newPassword) === normalizePassword(currentPassword)) {
     throw new RotorError('invalid_request', 'The new password must differ from the current one.', {
       details: { field: 'newPassword' },

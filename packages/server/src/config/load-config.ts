@@ -329,8 +329,14 @@ function trustProxy(env: Env): TrustProxy {
       const bits = family === 'ipv4' ? 32 : 128;
       const mapped = isIP(match[1]!) === 6 && family === 'ipv4' ? 96 : 0;
       const prefix = match[2] === undefined ? bits : Number(match[2]) - mapped;
-      if (prefix < 0 || prefix > bits) {
-        throw new ConfigError(name, `"${entry}": the prefix length must be 0 to ${bits}`);
+      // A network wider than a /8 (IPv4) or the /7 of unique local addresses (IPv6) is no list of
+      // proxies: 0.0.0.0/0 or ::/0 believes every client's X-Forwarded-For, as `true` did.
+      const widest = family === 'ipv4' ? 8 : 7;
+      if (prefix < widest || prefix > bits) {
+        throw new ConfigError(
+          name,
+          `"${entry}": the prefix length must be ${widest} to ${bits} (a wider network trusts clients, not proxies)`,
+        );
       }
       return { family, address, prefix };
     });

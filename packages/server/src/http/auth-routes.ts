@@ -176,16 +176,15 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     { schema: { body: refreshBody }, config: CSRF_ROUTE },
     async (request, reply) => {
       const refreshToken = request.body?.refreshToken ?? request.cookies[REFRESH_COOKIE];
-      const ended =
-        !!refreshToken && (await rotor.logoutWithRefreshToken(refreshToken, client(request)));
-      // A refresh token that ends no session (unknown, malformed, an OAuth client's, or its session
-      // already over) must not leave the access token beside it live: a logout answers 204 either
-      // way, and the caller takes that as signed out (OWASP Session Management Cheat Sheet,
-      // "Manual Session Expiration": the session is invalidated on the server).
-      if (!ended) {
-        const principal = await principalOrNull(rotor, request);
-        if (principal) await rotor.logoutSession(principal.session.id, client(request));
-      }
+      if (refreshToken) await rotor.logoutWithRefreshToken(refreshToken, client(request));
+      // The access token's session ends too, whatever the refresh token named: unknown, malformed,
+      // an OAuth client's, a session already over (expired sessions are still "ended" by a revoke),
+      // or another session. A logout answers 204 either way and the caller takes that as signed
+      // out, so no token it sent may stay live (OWASP Session Management Cheat Sheet, "Manual
+      // Session Expiration": the session is invalidated on the server). A second revocation of the
+      // same session is a no-op.
+      const principal = await principalOrNull(rotor, request);
+      if (principal) await rotor.logoutSession(principal.session.id, client(request));
       clearAuthCookies(reply, config);
       return reply.code(204).send();
     },

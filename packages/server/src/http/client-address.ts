@@ -22,8 +22,9 @@ export type AddressedRequest = Pick<FastifyRequest, 'socket' | 'headers'>;
  * entry of `X-Forwarded-For` leftwards is taken: the first untrusted hop is the client. Entries
  * left of it were written by the client or its proxies and are never believed, whatever they say
  * (RFC 7239 §8.1; MDN, "X-Forwarded-For", "Selecting an IP address": the right-most untrusted
- * entry). An entry that is not an IP address (a name, `unknown`, an address with a port) ends the
- * walk at the socket's peer, so a session never stores arbitrary text as its IP. Every hop trusted:
+ * entry). An entry that is not an IP address (a name, `unknown`; an address with a port is read
+ * as the address) makes the client unknown (`null`), so a session never stores arbitrary text as
+ * its IP, and the trusted proxy is never taken for the client. Every hop trusted:
  * the left-most entry. Addresses come back in one spelling (`canonicalAddress`: IPv4-mapped IPv6
  * as IPv4, IPv6 per RFC 5952).
  * @example
@@ -48,12 +49,30 @@ export function clientAddressResolver(
     for (let hop = 0; trusted(address, hop); hop += 1) {
       const entry = entries[entries.length - 1 - hop];
       if (entry === undefined) return address;
-      const parsed = canonicalAddress(entry.trim());
-      if (parsed === undefined) return socket;
+      const parsed = forwardedAddress(entry);
+      // Not an address: the client is unknown. Never the trusted proxy itself, which may be on
+      // loopback (GET /metrics) and would make every such client one (the attack review found
+      // `1.2.3.4:5678`, `unknown` and `127.1` turning into 127.0.0.1 behind a local proxy).
+      if (parsed === undefined) return null;
       address = parsed;
     }
     return address;
   };
+}
+
+/**
+ * The address of an `X-Forwarded-For` entry: an IP address, also as proxies that append the port
+ * write it (`1.2.3.4:5678`, `[2001:db8::1]:443`, `[2001:db8::1]`; Azure Application Gateway and IIS
+ * ARR do), its IPv6 zone dropped (it means nothing off the proxy's link). Undefined for anything
+ * else: a name, `unknown`, an obfuscated IPv4 (`127.1`, `0177.0.0.1`, `2130706433`).
+ */
+function forwardedAddress(entry: string): string | undefined {
+  let text = entry.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(text);
+  const withPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(text);
+  if (bracketed) text = bracketed[1]!;
+  else if (withPort) text = withPort[1]!;
+  return canonicalAddress(text.replace(/%[^%]*$/, ''));
 }
 
 /** Whether the `hop`-th address from the socket (0: the peer) is a trusted proxy; none: no rule. */

@@ -258,11 +258,13 @@ function authenticateClient(
   return client;
 }
 
-/** Malformed requests of any kind are `invalid_request`; server-side failures keep their 5xx. */
+/** Malformed requests of any kind are `invalid_request`; limits keep their 429, failures their 5xx. */
 function toOAuthError(error: unknown): OAuthError | RotorError {
   if (error instanceof OAuthError) return error;
   const rotorError = toRotorError(error);
-  return rotorError.status < 500
+  // A spent budget keeps its 429 and Retry-After (RFC 6585 §4): a client told `invalid_request`
+  // would not know to wait, nor for how long.
+  return rotorError.status < 500 && rotorError.code !== 'rate_limited'
     ? new OAuthError('invalid_request', rotorError.message)
     : rotorError;
 }

@@ -13,15 +13,18 @@ const CONTROLS = new RegExp(CONTROL.source, 'gu');
 /**
  * Characters that are invisible or change the direction of the text around them, so two strings
  * that look the same compare different: a look-alike account (`ad\u200Ba@example.com`) or a
- * device name that renders backwards. Unicode Cf (format: zero-width space, joiners, LRM/RLM,
- * bidi embeddings, overrides and isolates U+202A–U+202E and U+2066–U+2069, soft hyphen, word
- * joiner, BOM, tag characters), the line and paragraph separators U+2028/U+2029, and the Hangul
- * fillers U+115F, U+1160, U+3164 and U+FFA0, which are letters (Lo) that render as nothing.
- * Sources: Unicode TR #36 "Unicode Security Considerations" §2 (visual spoofing) and TR #39
- * "Unicode Security Mechanisms" §3 (Default_Ignorable_Code_Point, which lists the Hangul fillers
- * beside the format characters); U+2028/U+2029 because they break a line where none shows.
+ * device name that renders backwards. Unicode's Default_Ignorable_Code_Point (TR #44: "should be
+ * rendered invisibly when not supported"; TR #39 §3 uses it for identifiers): the format characters
+ * (zero-width space and joiners, LRM/RLM, bidi embeddings, overrides and isolates, soft hyphen,
+ * word joiner, BOM, tags), the combining grapheme joiner U+034F, the variation selectors (U+FE00–
+ * U+FE0F, U+E0100–U+E01EF, the Mongolian U+180B–U+180F), the Khmer inherent vowels U+17B4/U+17B5
+ * and the Hangul fillers; plus Unicode Cf outside it, the line and paragraph separators
+ * U+2028/U+2029 (a line break where none shows) and the blank Braille pattern U+2800 (a "letter"
+ * that renders as a space). Sources: Unicode TR #36 §2 (visual spoofing), TR #39 §3. An attack
+ * review found the first version, Cf and a hand-picked list, let U+034F, U+FE0F, U+E0100, U+180B,
+ * U+17B4 and U+2800 through.
  */
-const INVISIBLE = /[\p{Cf}\u2028\u2029\u115F\u1160\u3164\uFFA0]/u;
+const INVISIBLE = /[\p{Default_Ignorable_Code_Point}\p{Cf}\u2028\u2029\u2800]/u;
 
 /** How a field is used: `identity` fields (emails, user and device names) are what people read. */
 export interface PlainTextOptions {

@@ -1,5 +1,6 @@
 import { hash, verify, type Algorithm } from '@node-rs/argon2';
 import { RotorError } from '../errors.js';
+import { assertPlainText } from '../lib/plain-text.js';
 
 /** OWASP's argon2id parameters: 19 MiB, two passes, one lane. */
 const ARGON2_OPTIONS = {
@@ -16,21 +17,28 @@ export const PASSWORD_MAX = 256;
 
 /**
  * The form of a password that is hashed and verified: NFKC, so the same password typed on two
- * keyboards (full-width and ASCII digits, say) is one password (NIST 800-63B 5.1.1.2). Every
- * comparison of passwords compares this form, never what was typed.
+ * keyboards (full-width and ASCII digits, say) is one password (NIST 800-63B 5.1.1.2), with every
+ * lone surrogate as U+FFFD, which is what its UTF-8 encoding for argon2 turns it into anyway: so
+ * two passwords that hash alike also compare alike. Every comparison of passwords compares this
+ * form, never what was typed.
  */
 export function normalizePassword(password: string): string {
-  return password.normalize('NFKC');
+  return password.replace(/\p{Cs}/gu, '\uFFFD').normalize('NFKC');
 }
 
-/** Checks the password policy, counting Unicode characters rather than UTF-16 units. */
-export function checkPasswordPolicy(password: string): void {
+/**
+ * Checks the policy for a new password: 8 to 256 Unicode characters (not UTF-16 units), and no
+ * control character or lone surrogate (not printable, and a lone surrogate would be one password
+ * with every other: see {@link normalizePassword}). `invalid_request` with `details.field`.
+ */
+export function checkPasswordPolicy(password: string, field = 'password'): void {
+  assertPlainText(password, field, { identity: false });
   const length = [...normalizePassword(password)].length;
   if (length < PASSWORD_MIN || length > PASSWORD_MAX) {
     throw new RotorError(
       'invalid_request',
       `The password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters long.`,
-      { details: { field: 'password' } },
+      { details: { field } },
     );
   }
 }

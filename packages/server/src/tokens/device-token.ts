@@ -15,6 +15,10 @@ const MAX_LENGTH = 1024;
  * to the nonce's own rate-limit budget instead of the account's, so an attacker guessing the
  * password from elsewhere cannot lock the owner out; a stolen device token buys the thief only
  * that device's own small budget. HS256 JWTs (jose) under a key derived from the server's HMAC key.
+ *
+ * A device token carries the user's session epoch (users.session_epoch) and is void once it moves:
+ * a password change or a sign-out everywhere withdraws the trust of every device along with its
+ * sessions, so tokens gathered while the old password was known buy no guesses at the new one.
  */
 export class DeviceTokens {
   readonly #key: Uint8Array;
@@ -23,11 +27,14 @@ export class DeviceTokens {
     this.#key = new Uint8Array(hkdfSync('sha256', hmacKey, 'rotor', 'device_token', 32));
   }
 
-  /** A new device token for `userId`, valid {@link DEVICE_TOKEN_TTL_SECONDS} from `nowSeconds`. */
-  issue(userId: string, nowSeconds: number): Promise<string> {
-    return new SignJWT({})
+  /**
+   * A new device token for `user` at its current session epoch, valid
+   * {@link DEVICE_TOKEN_TTL_SECONDS} from `nowSeconds`.
+   */
+  issue(user: { id: string; session_epoch: number }, nowSeconds: number): Promise<string> {
+    return new SignJWT({ epoch: user.session_epoch })
       .setProtectedHeader({ alg: 'HS256', typ: DEVICE_TOKEN_TYPE })
-      .setSubject(userId)
+      .setSubject(user.id)
       .setJti(randomBytes(16).toString('base64url'))
       .setIssuedAt(nowSeconds)
       .setExpirationTime(nowSeconds + DEVICE_TOKEN_TTL_SECONDS)
@@ -35,19 +42,24 @@ export class DeviceTokens {
   }
 
   /**
-   * The nonce of `token` if it is a valid, unexpired device token of `userId`; undefined for
-   * anything else (a bad token is simply no trust, never an error).
+   * The nonce of `token` if it is a valid, unexpired device token of `user` at its current session
+   * epoch; undefined for anything else (a bad token is simply no trust, never an error).
    */
-  async nonceFor(token: string, userId: string, nowSeconds: number): Promise<string | undefined> {
+  async nonceFor(
+    token: string,
+    user: { id: string; session_epoch: number },
+    nowSeconds: number,
+  ): Promise<string | undefined> {
     if (token.length > MAX_LENGTH) return undefined;
     try {
       const { payload } = await jwtVerify(token, this.#key, {
         algorithms: ['HS256'],
         typ: DEVICE_TOKEN_TYPE,
-        subject: userId,
+        subject: user.id,
         currentDate: new Date(nowSeconds * 1000),
         requiredClaims: ['jti', 'exp'],
       });
+      if (payload.epoch !== user.session_epoch) return undefined;
       return typeof payload.jti === 'string' ? payload.jti : undefined;
     } catch {
       return undefined;

@@ -68,11 +68,26 @@ describe('ROTOR_TRUST_PROXY over HTTP (the session stores the client address)', 
     expect(await sessionIp(list, '6.6.6.6, 10.0.0.9, 203.0.113.7, 10.1.2.3')).toBe('203.0.113.7');
   });
 
-  it('a right-most entry that is not an IP address falls back to the socket address', async () => {
+  it('a right-most entry that is not an IP address makes the client unknown, never the proxy itself', async () => {
     const server = await listening({ ROTOR_TRUST_PROXY: '1' });
-    for (const entry of ['<script>alert(1)</script>', 'unknown', '9.9.9.9:443', '[::1]', '']) {
-      expect(await sessionIp(server, `9.9.9.9, ${entry}`)).toBe('127.0.0.1');
+    for (const entry of [
+      '<script>alert(1)</script>',
+      'unknown',
+      '',
+      '127.1',
+      '0177.0.0.1',
+      '2130706433',
+    ]) {
+      expect(await sessionIp(server, `9.9.9.9, ${entry}`)).toBeNull();
     }
+  });
+
+  it('an entry written with a port (or in brackets, or with a zone) is read as its address', async () => {
+    const server = await listening({ ROTOR_TRUST_PROXY: '1' });
+    expect(await sessionIp(server, 'evil, 198.51.100.7:4444')).toBe('198.51.100.7');
+    expect(await sessionIp(server, '[2001:db8::1]:443')).toBe('2001:db8::1');
+    expect(await sessionIp(server, '[2001:db8::2]')).toBe('2001:db8::2');
+    expect(await sessionIp(server, '2001:db8::3%eth0')).toBe('2001:db8::3');
   });
 
   it('a list of proxy CIDRs is walked through several hops, IPv6 included', async () => {
@@ -149,8 +164,9 @@ describe('clientAddressResolver', () => {
     expect(trusting('10.0.0.0/8')(request('10.0.0.1', '10.0.0.2, 10.0.0.3'))).toBe('10.0.0.2');
   });
 
-  it('refuses an IPv6 zone in a forwarded entry: the socket address is used', () => {
-    expect(trusting('1')(request('10.0.0.1', 'fe80::1%eth0'))).toBe('10.0.0.1');
+  it('drops an IPv6 zone from a forwarded entry; an entry that is no address makes the client unknown', () => {
+    expect(trusting('1')(request('10.0.0.1', 'fe80::1%eth0'))).toBe('fe80::1');
+    expect(trusting('1')(request('127.0.0.1', 'unknown'))).toBeNull();
   });
 
   it('answers null when the socket has no peer address', () => {
@@ -159,22 +175,34 @@ describe('clientAddressResolver', () => {
 });
 
 describe('ROTOR_TRUST_PROXY at start-up', () => {
-  it.each(['true', 'TRUE', 'yes', 'on', 'evil', '10.0.0.0/33', '2001:db8::/129', '101', ','])(
-    'refuses %s with a message naming the safe forms',
-    (value) => {
-      let error: unknown;
-      try {
-        loadConfig({ ROTOR_TRUST_PROXY: value });
-      } catch (caught) {
-        error = caught;
-      }
-      expect(error).toBeInstanceOf(ConfigError);
-      expect((error as ConfigError).variable).toBe('ROTOR_TRUST_PROXY');
-      if (!value.includes('/')) {
-        expect((error as ConfigError).message).toMatch(/hops.*\(e\.g\. 1\).*CIDR.*10\.0\.0\.0\/8/);
-      }
-    },
-  );
+  it.each([
+    'true',
+    'TRUE',
+    'yes',
+    'on',
+    'evil',
+    '10.0.0.0/33',
+    '2001:db8::/129',
+    '101',
+    ',',
+    // Wider than a /8 or a /7 trusts clients, not proxies: `true` in other words.
+    '0.0.0.0/0',
+    '::/0',
+    '127.0.0.1/0',
+    '10.0.0.0/7',
+  ])('refuses %s with a message naming the safe forms', (value) => {
+    let error: unknown;
+    try {
+      loadConfig({ ROTOR_TRUST_PROXY: value });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe('ROTOR_TRUST_PROXY');
+    if (!value.includes('/')) {
+      expect((error as ConfigError).message).toMatch(/hops.*\(e\.g\. 1\).*CIDR.*10\.0\.0\.0\/8/);
+    }
+  });
 
   it('accepts a hop count, a list of addresses and CIDRs, and false or 0 for none', () => {
     expect(loadConfig({}).trustProxy).toEqual({ hops: 0 });

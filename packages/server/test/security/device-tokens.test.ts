@@ -102,6 +102,38 @@ for (const dialect of DIALECTS) {
       expect((await login(PASSWORD, { deviceToken: mine })).statusCode).toBe(429);
     });
 
+    it('a password change or sign-out everywhere voids every device token issued before it: tokens gathered with the old password buy no guesses', async () => {
+      // Twenty logins while the password was known: twenty device tokens.
+      const farmed = [];
+      for (let i = 0; i < 20; i += 1) farmed.push((await login(PASSWORD)).json().deviceToken);
+      const owner = (await login(PASSWORD)).json().accessToken as string;
+      const changed = await server.app.inject({
+        method: 'POST',
+        url: '/auth/password',
+        headers: { authorization: `Bearer ${owner}` },
+        payload: { currentPassword: PASSWORD, newPassword: 'a brand new passphrase' },
+      });
+      expect(changed.statusCode).toBe(204);
+      // Guesses at the new password, each with another farmed token: the account's budget.
+      const statuses = [];
+      for (const deviceToken of farmed) {
+        statuses.push((await login(`guess ${statuses.length}`, { deviceToken })).statusCode);
+      }
+      expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(15);
+    });
+
+    it('sign-out everywhere withdraws the trust of the devices too', async () => {
+      const first = (await login(PASSWORD)).json();
+      await server.app.inject({
+        method: 'POST',
+        url: '/auth/logout-all',
+        headers: { authorization: `Bearer ${first.accessToken}` },
+      });
+      await lockOut();
+      expect((await login(PASSWORD, { deviceToken: first.deviceToken })).statusCode).toBe(429);
+    });
+
     it('a device token has a budget of its own: five wrong passwords with it, then it is limited too', async () => {
       const deviceToken = (await login(PASSWORD)).json().deviceToken as string;
       for (let i = 0; i < 5; i += 1) {

@@ -57,6 +57,23 @@ describe('GET /metrics without ROTOR_METRICS_TOKEN answers loopback clients only
     const local = await fetch(`${base}/metrics`, { headers: { 'x-forwarded-for': '127.0.0.1' } });
     expect(local.status).toBe(200);
   });
+
+  it('behind a local trusted proxy, an entry that is no plain address never makes the client the proxy', async () => {
+    const base = await proxied.listen({ host: '127.0.0.1', port: 0 }).catch(() => undefined);
+    const url = base ?? `http://127.0.0.1:${(proxied.server.address() as { port: number }).port}`;
+    // Found by the attack review: each of these read /metrics as the loopback proxy itself.
+    for (const entry of [
+      '203.0.113.5:51234',
+      '[2001:db8::1]:443',
+      'unknown',
+      '',
+      '127.1',
+      '2130706433',
+    ]) {
+      const answer = await fetch(`${url}/metrics`, { headers: { 'x-forwarded-for': entry } });
+      expect([entry, answer.status]).toEqual([entry, 403]);
+    }
+  });
 });
 
 describe('GET /metrics with ROTOR_METRICS_TOKEN', () => {

@@ -16,7 +16,7 @@ import { databaseLimitStore } from './limits/database-store.js';
 import { RateLimiter } from './limits/limiter.js';
 import { MemoryLimitStore } from './limits/memory-store.js';
 import { addressSubject } from './limits/address-subject.js';
-import { reservePasswordAttempt } from './limits/password-attempts.js';
+import { verifyWithinBudget } from './limits/password-attempts.js';
 import { RedisLimitStore } from './limits/redis-store.js';
 import { PasswordHasher } from './passwords/passwords.js';
 import type { ClientInfo, SessionContext } from './sessions/context.js';
@@ -265,19 +265,12 @@ function assemble(
           ? await deviceTokens.nonceFor(input.deviceToken, user, nowSeconds)
           : undefined;
       // Reserved before the password is verified: a spent budget costs no hashing, and attempts
-      // in flight cannot all pass a check none of them has counted in yet (issue 13, item 1).
-      const attempt = await reservePasswordAttempt(limits.shared, rules, {
-        account: device === undefined ? email : undefined,
-        device,
-        address,
-      });
-      let verified: boolean;
-      try {
-        verified = await verifyPassword(accounts, user, input.password);
-      } catch (error) {
-        await attempt.release();
-        throw error;
-      }
+      // in flight cannot all pass a check none of them has counted in yet (issue 13, item 1). The
+      // right password spends no budget: honest users behind one address never add up.
+      const subjects = { account: device === undefined ? email : undefined, device, address };
+      const verified = await verifyWithinBudget(limits.shared, rules, subjects, () =>
+        verifyPassword(accounts, user, input.password),
+      );
       if (!user || !verified) {
         await audit.record({
           type: 'login_failed',
@@ -287,8 +280,6 @@ function assemble(
         });
         throw new RotorError('invalid_credentials', 'The email or password is incorrect.');
       }
-      // The right password spends no budget: honest users behind one address never add up.
-      await attempt.release();
       const issued = await startSession(sessions, {
         user,
         deviceName: input.deviceName,
@@ -400,21 +391,13 @@ function assemble(
       checkNewPassword(currentPassword, newPassword);
       const user = await store.findUserById(principal.user.id);
       // The same budgets as logins: a stolen access token must not open a password oracle.
-      const attempt = await reservePasswordAttempt(limits.shared, rules, {
-        account: principal.user.email,
-        address: limitAddress(client.ip),
-      });
-      let verified: boolean;
-      try {
-        verified = user !== undefined && (await verifyPassword(accounts, user, currentPassword));
-      } catch (error) {
-        await attempt.release();
-        throw error;
-      }
+      const subjects = { account: principal.user.email, address: limitAddress(client.ip) };
+      const verified = await verifyWithinBudget(limits.shared, rules, subjects, async () =>
+        user === undefined ? false : verifyPassword(accounts, user, currentPassword),
+      );
       if (!user || !verified) {
         throw new RotorError('invalid_credentials', 'The current password is incorrect.');
       }
-      await attempt.release();
       const ended = await setPassword(accounts, {
         userId: user.id,
         sessionId: principal.session.id,

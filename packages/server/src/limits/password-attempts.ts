@@ -47,3 +47,27 @@ export async function reservePasswordAttempt(
   }
   return { release };
 }
+
+/**
+ * Runs one password verification inside its budgets: reserved before `verify` runs
+ * ({@link reservePasswordAttempt}), given back when the password was right or the verification
+ * failed for another reason than a wrong password (an error is no guess). Tells whether it was
+ * right; throws `rate_limited` without verifying when a budget is spent.
+ */
+export async function verifyWithinBudget(
+  limiter: RateLimiter,
+  rules: Pick<RateLimitBudgets, 'loginAccount' | 'loginDevice' | 'loginAddress'>,
+  subjects: PasswordAttemptSubjects,
+  verify: () => Promise<boolean>,
+): Promise<boolean> {
+  const attempt = await reservePasswordAttempt(limiter, rules, subjects);
+  let right: boolean;
+  try {
+    right = await verify();
+  } catch (error) {
+    await attempt.release();
+    throw error;
+  }
+  if (right) await attempt.release();
+  return right;
+}

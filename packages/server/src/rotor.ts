@@ -83,8 +83,11 @@ export interface Rotor {
       delivery: Delivery;
       /** The OAuth client the session is issued to. */
       clientId?: string;
-      /** A device token from an earlier sign-in on this client, if it has one. */
-      deviceToken?: string | undefined;
+      /**
+       * A device token from an earlier sign-in on this client, if it has one; several are tried
+       * in turn (a browser's cookie header may carry a tossed one beside its own).
+       */
+      deviceToken?: string | readonly string[] | undefined;
     } & ClientInfo,
   ): Promise<TokenGrant>;
   refresh(
@@ -260,10 +263,13 @@ function assemble(
       const address = limitAddress(input.ip);
       const nowSeconds = Math.floor(clock.now() / 1000);
       const user = await store.findUserByEmail(email);
-      const device =
-        user && input.deviceToken
-          ? await deviceTokens.nonceFor(input.deviceToken, user, nowSeconds)
-          : undefined;
+      let device: string | undefined;
+      const candidates =
+        typeof input.deviceToken === 'string' ? [input.deviceToken] : input.deviceToken;
+      for (const token of user ? (candidates ?? []) : []) {
+        device = await deviceTokens.nonceFor(token, user!, nowSeconds);
+        if (device !== undefined) break;
+      }
       // Reserved before the password is verified: a spent budget costs no hashing, and attempts
       // in flight cannot all pass a check none of them has counted in yet (issue 13, item 1). The
       // right password spends no budget: honest users behind one address never add up.
@@ -401,6 +407,7 @@ function assemble(
       const ended = await setPassword(accounts, {
         userId: user.id,
         sessionId: principal.session.id,
+        verifiedHash: user.password_hash,
         newPassword,
       });
       await audit.record({

@@ -24,7 +24,7 @@ afterAll(() => {
   cleanup();
 });
 
-const RULE = { name: 'contract', limit: 5, windowMs: 60_000, blockMs: 1_000, maxBlockMs: 8_000 };
+const RULE = { name: 'contract', limit: 5, windowMs: 60_000 };
 
 /** Two stores over one shared backend, as two instances see it, and how to close them. */
 interface Backend {

@@ -84,20 +84,33 @@ export function checkNewPassword(currentPassword: string, newPassword: string): 
  * session of the user in the same transaction (whoever knew the old password is signed out); the
  * calling session stays. The user's session epoch moves with the hash, so a login verified
  * against the old password that is still in flight creates no session (issue 13, item 3).
+ *
+ * The transaction first locks the user's row and checks that the hash the current password was
+ * verified against is still the one stored, and that the calling session is still live: of two
+ * password changes racing with the same current password (the owner, and a thief with a stolen
+ * session), the second to commit finds the hash changed and changes nothing (`invalid_credentials`),
+ * and a session that the first one ended cannot change the password after it (`session_revoked`).
  * Returns how many sessions ended.
  */
 export async function setPassword(
   ctx: AccountContext,
-  input: { userId: string; sessionId: string; newPassword: string },
+  input: { userId: string; sessionId: string; verifiedHash: string; newPassword: string },
 ): Promise<number> {
   const hash = await ctx.passwords.hash(input.newPassword);
   return ctx.store.transaction(async (tx) => {
+    const now = ctx.clock.now();
+    const current = await tx.lockUser(input.userId);
+    if (!current || current.password_hash !== input.verifiedHash) {
+      throw new RotorError('invalid_credentials', 'The current password is incorrect.');
+    }
+    const session = await tx.findSession(input.sessionId);
+    if (!session || session.revoked_at !== null) {
+      throw new RotorError(
+        'session_revoked',
+        'This session was signed out or revoked; sign in again.',
+      );
+    }
     await tx.updatePasswordHash(input.userId, hash);
-    return tx.revokeUserSessions(
-      input.userId,
-      ctx.clock.now(),
-      'password_changed',
-      input.sessionId,
-    );
+    return tx.revokeUserSessions(input.userId, now, 'password_changed', input.sessionId);
   });
 }

@@ -245,7 +245,7 @@ function origins(env: Env, fallback: string[]): string[] {
     });
 }
 
-/** `N/duration` (`5/15m`): at most N events per window; the rule's blocks are kept. */
+/** `N/duration` (`5/15m`): at most N attempts in any window of that length. */
 function budget(env: Env, name: string, rule: LimitRule): LimitRule {
   const value = raw(env, name);
   if (value === undefined) return rule;

@@ -10,7 +10,7 @@ import { clientInfoOf } from './client-info.js';
 import {
   ACCESS_COOKIE,
   clearAuthCookies,
-  DEVICE_COOKIE,
+  deviceCookieValues,
   REFRESH_COOKIE,
   refreshDelivery,
   requestedDelivery,
@@ -132,7 +132,7 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
         email: request.body.email,
         password: request.body.password,
         deviceName: request.body.deviceName?.trim() || guessDeviceName(info.userAgent),
-        deviceToken: request.body.deviceToken ?? request.cookies[DEVICE_COOKIE],
+        deviceToken: request.body.deviceToken ?? deviceCookieValues(request.headers.cookie),
         delivery,
         ...info,
       });

@@ -164,8 +164,11 @@ export async function createServer(
     }
     // A Rotor cookie sent twice (cookie tossing) is refused before any route reads the first one.
     // Requests without a Rotor cookie pay only this substring test.
+    // The login reads no token cookie: a tossed one must not block signing in (it is no sign-in).
     const cookie = request.headers.cookie;
-    if (cookie !== undefined && cookie.includes('rotor_')) assertNoRepeatedRotorCookie(cookie);
+    if (cookie !== undefined && cookie.includes('rotor_') && request.url !== '/auth/login') {
+      assertNoRepeatedRotorCookie(cookie);
+    }
     done();
   });
 

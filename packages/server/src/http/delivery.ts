@@ -21,7 +21,12 @@ type RotorCookie = (typeof COOKIES)[keyof typeof COOKIES];
 export const REFRESH_COOKIE = COOKIES.refresh.name;
 export const ACCESS_COOKIE = COOKIES.access.name;
 export const DEVICE_COOKIE = COOKIES.device.name;
-const COOKIE_NAMES: ReadonlySet<string> = new Set(Object.values(COOKIES).map((c) => c.name));
+/**
+ * The cookies a request may not carry twice: the token cookies, read by every route that reads a
+ * cookie. Not `rotor_device`: only the login reads it, and it tries every value it gets, so a
+ * tossed device cookie can neither win (it is signed for one account) nor block the sign-in.
+ */
+const COOKIE_NAMES: ReadonlySet<string> = new Set([COOKIES.refresh.name, COOKIES.access.name]);
 
 const DELIVERIES: readonly Delivery[] = ['split', 'cookies', 'body'];
 
@@ -178,4 +183,23 @@ function clearCookie(reply: FastifyReply, config: RotorConfig, cookie: RotorCook
     maxAge: 0,
     expires: new Date(0),
   });
+}
+
+/** Device tokens a login may try, at most: a browser holds one; more are tossed cookies. */
+const MAX_DEVICE_COOKIES = 4;
+
+/**
+ * Every value of the `rotor_device` cookie in a raw `Cookie` header, in order, at most four (the
+ * cookie parser keeps only the first; a sibling subdomain may have tossed another one in front).
+ */
+export function deviceCookieValues(header: string | undefined): string[] {
+  if (header === undefined || !header.includes(COOKIES.device.name)) return [];
+  const values: string[] = [];
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq < 0 || pair.slice(0, eq).trim() !== COOKIES.device.name) continue;
+    values.push(pair.slice(eq + 1).trim());
+    if (values.length === MAX_DEVICE_COOKIES) break;
+  }
+  return values;
 }

@@ -65,9 +65,8 @@ export class RateLimiter {
     if (!this.#enabled) return NOTHING_RESERVED;
     const now = this.#clock.now();
     const key = keyOf(rule, subject);
-    // A state matters until a window after its last attempt and its block, which ends at most
-    // a window or the longest block after now.
-    const ttlMs = rule.windowMs + Math.max(rule.windowMs, rule.maxBlockMs);
+    // A state matters until a window after its last attempt.
+    const ttlMs = rule.windowMs;
     let outcome = { admitted: false, waitMs: 0 };
     await this.#store.update(
       key,

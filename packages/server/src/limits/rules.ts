@@ -1,12 +1,9 @@
-/** One limit: at most `limit` events per `windowMs` (sliding), then a block that doubles per breach. */
+/** One limit: at most `limit` attempts in any `windowMs` (a sliding log, window.ts). */
 export interface LimitRule {
   /** A stable name, part of the stored key. */
   name: string;
   limit: number;
   windowMs: number;
-  /** The first block after the limit is reached; each further breach doubles it. */
-  blockMs: number;
-  maxBlockMs: number;
 }
 
 const SECOND = 1_000;
@@ -25,8 +22,6 @@ export const LIMITS = {
     name: 'login-account',
     limit: 5,
     windowMs: 15 * MINUTE,
-    blockMs: 30 * SECOND,
-    maxBlockMs: 15 * MINUTE,
   },
   /**
    * Wrong passwords from one trusted device (a valid device token of the account): the same
@@ -36,39 +31,29 @@ export const LIMITS = {
     name: 'login-device',
     limit: 5,
     windowMs: 15 * MINUTE,
-    blockMs: 30 * SECOND,
-    maxBlockMs: 15 * MINUTE,
   },
   /** Failed logins from one address, across accounts (credential stuffing); NAT-sized. */
   loginAddress: {
     name: 'login-address',
     limit: 50,
     windowMs: 15 * MINUTE,
-    blockMs: MINUTE,
-    maxBlockMs: 30 * MINUTE,
   },
   /** Accounts created from one address (Supabase's default is 30 per 5 minutes). */
   register: {
     name: 'register',
     limit: 30,
     windowMs: 5 * MINUTE,
-    blockMs: MINUTE,
-    maxBlockMs: 60 * MINUTE,
   },
   /** Refreshes of one session: an honest client refreshes every few minutes; this stops loops. */
   refreshSession: {
     name: 'refresh-session',
     limit: 30,
     windowMs: MINUTE,
-    blockMs: 30 * SECOND,
-    maxBlockMs: 5 * MINUTE,
   },
   /** Unknown or malformed refresh tokens from one address (guessing, or a broken client). */
   refreshAddress: {
     name: 'refresh-address',
     limit: 60,
     windowMs: MINUTE,
-    blockMs: MINUTE,
-    maxBlockMs: 15 * MINUTE,
   },
 } satisfies Record<string, LimitRule>;

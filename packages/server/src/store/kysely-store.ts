@@ -444,7 +444,7 @@ export class KyselyStore implements Store {
       // whichever instance it comes from.
       await db
         .insertInto('rate_limits')
-        .values({ key, events: '[]', blocked_until: 0, strikes: 0, expires_at: 0 })
+        .values({ key, events: '[]', expires_at: 0 })
         .onConflict((oc) => oc.column('key').doNothing())
         .execute();
       let query = db.selectFrom('rate_limits').selectAll().where('key', '=', key);
@@ -455,8 +455,6 @@ export class KyselyStore implements Store {
         .updateTable('rate_limits')
         .set({
           events: JSON.stringify(next.events),
-          blocked_until: next.blockedUntil,
-          strikes: next.strikes,
           expires_at: next.expiresAt,
         })
         .where('key', '=', key)
@@ -529,8 +527,6 @@ function slice<Row>(rows: Row[], limit: number): RowSlice<Row> {
 function limitState(row: Selectable<RateLimitsTable>): LimitState {
   return {
     events: (JSON.parse(row.events) as unknown[]).map(Number),
-    blockedUntil: Number(row.blocked_until),
-    strikes: Number(row.strikes),
     expiresAt: Number(row.expires_at),
   };
 }

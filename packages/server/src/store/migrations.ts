@@ -188,8 +188,6 @@ const migrations: Record<string, Migration> = {
         .createTable('rate_limits')
         .addColumn('key', 'text', (c) => c.primaryKey())
         .addColumn('events', 'text', (c) => c.notNull())
-        .addColumn('blocked_until', 'bigint', (c) => c.notNull())
-        .addColumn('strikes', 'integer', (c) => c.notNull())
         .addColumn('expires_at', 'bigint', (c) => c.notNull())
         .execute();
     },

@@ -66,8 +66,6 @@ export interface RateLimitsTable {
   key: string;
   /** JSON array of attempt times (ms), oldest first. */
   events: string;
-  blocked_until: number;
-  strikes: number;
   expires_at: number;
 }
 

@@ -134,6 +134,33 @@ for (const dialect of DIALECTS) {
       expect((await login(PASSWORD, { deviceToken: first.deviceToken })).statusCode).toBe(429);
     });
 
+    it("tossed cookies beside the owner's block no sign-in, and the owner's device cookie still counts", async () => {
+      // Found by the second attack review: a second rotor_device or rotor_refresh from a sibling
+      // subdomain made every sign-in 400.
+      const other = await registerUser(server.app);
+      const theirs = await server.app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        headers: { 'token-delivery': 'split' },
+        payload: { email: other, password: PASSWORD },
+      });
+      const tossed = cookieValue(setCookies(theirs).get('rotor_device'))!;
+      const first = await login(PASSWORD, { delivery: 'split' });
+      const mine = cookieValue(setCookies(first).get('rotor_device'))!;
+      await lockOut();
+      const owner = await server.app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        remoteAddress: '198.51.100.7',
+        headers: {
+          'token-delivery': 'split',
+          cookie: `rotor_device=${tossed}; rotor_refresh=a; rotor_device=${mine}; rotor_refresh=b`,
+        },
+        payload: { email, password: PASSWORD },
+      });
+      expect(owner.statusCode).toBe(200);
+    });
+
     it('a device token has a budget of its own: five wrong passwords with it, then it is limited too', async () => {
       const deviceToken = (await login(PASSWORD)).json().deviceToken as string;
       for (let i = 0; i < 5; i += 1) {

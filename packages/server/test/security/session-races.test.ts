@@ -86,6 +86,39 @@ for (const dialect of DIALECTS) {
       const sessions = await call(url(0), 'GET', '/auth/sessions', { token });
       expect((sessions.body.sessions as unknown[]).length).toBe(1);
     });
+
+    it('of two password changes racing with the same current password, exactly one takes effect', async () => {
+      // Found by the second attack review: the owner on A and a thief with a stolen session on B
+      // both got 204, and the thief's password often won.
+      for (let round = 0; round < 6; round += 1) {
+        const email = `rivals-${round}-${dialect.name}@example.com`;
+        const owner = await signUpAndIn(email);
+        const thief = (
+          await call(url(1), 'POST', '/auth/login', {
+            body: { email, password: PASSWORD },
+            headers: { 'token-delivery': 'body' },
+          })
+        ).body.accessToken as string;
+        const [mine, theirs] = await Promise.all([
+          call(url(0), 'POST', '/auth/password', {
+            token: owner,
+            body: { currentPassword: PASSWORD, newPassword: 'the owner chose this' },
+          }),
+          call(url(1), 'POST', '/auth/password', {
+            token: thief,
+            body: { currentPassword: PASSWORD, newPassword: 'the thief chose this' },
+          }),
+        ]);
+        const statuses = [mine.status, theirs.status].sort();
+        expect(statuses).toEqual([204, 401]);
+        const winner = mine.status === 204 ? 'the owner chose this' : 'the thief chose this';
+        const loser = mine.status === 204 ? 'the thief chose this' : 'the owner chose this';
+        const signIn = (password: string) =>
+          call(url(round), 'POST', '/auth/login', { body: { email, password } });
+        expect((await signIn(winner)).status).toBe(200);
+        expect((await signIn(loser)).status).toBe(401);
+      }
+    });
   });
 
   describe.skipIf(!dialect.available)(`the session-creating transaction [${dialect.name}]`, () => {

@@ -108,6 +108,16 @@ for (const dialect of DIALECTS) {
       expect((await signIn(PASSWORD)).statusCode).toBe(200);
     });
 
+    it('a refused new password is named as the client sent it: details.field is newPassword', async () => {
+      for (const newPassword of ['short', PASSWORD, 'new\u0000password']) {
+        const response = await change(laptop.accessToken, {
+          currentPassword: PASSWORD,
+          newPassword,
+        });
+        expect(response.json().details).toEqual({ field: 'newPassword' });
+      }
+    });
+
     it('without an access token: 401 missing_token', async () => {
       const response = await change(undefined, {
         currentPassword: PASSWORD,

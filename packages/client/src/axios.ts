@@ -1,25 +1,31 @@
 import type { AxiosError, AxiosInstance, InternalAxiosRequestConfig } from 'axios';
-import type { RotorClient } from './client.js';
+import type { RequestAuth, RotorClient } from './client.js';
 
-type RetriableConfig = InternalAxiosRequestConfig & { _rotorRetried?: boolean };
+type RotorConfig = InternalAxiosRequestConfig & {
+  _rotorAuth?: RequestAuth;
+  _rotorRetried?: boolean;
+};
 
 /**
  * Makes an axios instance send Rotor's access token and, on `401 token_expired` or `invalid_token`,
- * refresh once and retry once (sharing the client's single-flight refresh). axios is an optional
- * peer: only its types are imported here.
+ * refresh once (unless a newer token has arrived since the request was sent) and retry once,
+ * sharing the client's single-flight refresh. axios is an optional peer: only its types are
+ * imported here.
  * @example attachRotor(axios.create({ baseURL: '/api' }), rotor)
  */
 export function attachRotor<T extends AxiosInstance>(instance: T, client: RotorClient): T {
-  instance.interceptors.request.use(async (config) => {
-    const token = await client.getAccessToken();
-    if (token) config.headers.set('Authorization', `Bearer ${token}`);
+  instance.interceptors.request.use(async (config: RotorConfig) => {
+    const auth = await client.authorize();
+    if (auth.token) config.headers.set('Authorization', `Bearer ${auth.token}`);
+    // Kept with the request: its 401 then knows which token was refused (see `client.fetch`).
+    config._rotorAuth = auth;
     return config;
   });
   instance.interceptors.response.use(undefined, async (error: AxiosError) => {
-    const config = error.config as RetriableConfig | undefined;
+    const config = error.config as RotorConfig | undefined;
     const code = (error.response?.data as { error?: unknown } | undefined)?.error;
     if (
-      !config ||
+      !config?._rotorAuth ||
       config._rotorRetried ||
       error.response?.status !== 401 ||
       // As `client.fetch`: an expired token, or one no longer valid (its signing key retired).
@@ -27,7 +33,7 @@ export function attachRotor<T extends AxiosInstance>(instance: T, client: RotorC
     ) {
       throw error;
     }
-    if (!(await client.refresh())) throw error;
+    if (!(await config._rotorAuth.refused())) throw error;
     config._rotorRetried = true;
     return instance.request(config);
   });

@@ -14,6 +14,21 @@ import type {
   TokenResponse,
 } from './types.js';
 
+/**
+ * The access token one request is sent with, and what to do when it is refused: see
+ * {@link RotorClient.authorize}.
+ */
+export interface RequestAuth {
+  /** The `Bearer` token to send; null when signed out or in `cookies` delivery. */
+  readonly token: string | null;
+  /**
+   * Call on a `401 token_expired` or `invalid_token` for this request. Refreshes only if no new
+   * token has arrived since the request was sent (here or from another tab); true when one retry
+   * with the current token is worth making.
+   */
+  refused(): Promise<boolean>;
+}
+
 /** The Rotor client: see {@link createRotorClient}. */
 export interface RotorClient {
   register(input: { email: string; password: string; name?: string }): Promise<RotorUser>;
@@ -32,9 +47,22 @@ export interface RotorClient {
   revokeSession(id: string): Promise<void>;
   /** A valid access token (refreshed first when due), or null when signed out or in `cookies` delivery. */
   getAccessToken(): Promise<string | null>;
+  /**
+   * For adapters: as {@link getAccessToken}, remembering which token the request goes out with,
+   * so that its `401` starts no second refresh when the token has been replaced meanwhile.
+   * @example
+   * const auth = await rotor.authorize();
+   * let response = await callApi(auth.token);
+   * if (response.status === 401 && (await auth.refused()))
+   *   response = await callApi((await rotor.authorize()).token);
+   */
+  authorize(): Promise<RequestAuth>;
   /** Refreshes now; concurrent calls share one refresh. False when the session is over. */
   refresh(): Promise<boolean>;
-  /** `fetch` with the access token, refreshed and retried once on `401 token_expired`. */
+  /**
+   * `fetch` with the access token; on `401 token_expired` or `invalid_token`, refreshed (unless a
+   * newer token has arrived since the request was sent) and retried once.
+   */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** Turns refreshing shortly before expiry on or off (off: refresh only when a call needs it). */
   setAutoRefresh(on: boolean): void;
@@ -234,6 +262,26 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     return refreshing;
   }
 
+  /**
+   * What a request is sent with: the token, and the version of the state it came from. Its `401`
+   * refreshes only while that version is still current; otherwise it refused a token already
+   * replaced (by a refresh here or in another tab) and the current one is the answer. Issue 14:
+   * parallel requests answered after the refresh their first 401 started refreshed a second time.
+   * The version, not the token, so that `cookies` delivery (no token in hand) is covered too.
+   */
+  function stamp(): RequestAuth {
+    const sentVersion = version;
+    return {
+      token: delivery === 'cookies' ? null : accessToken,
+      refused: () => (version === sentVersion ? refresh() : Promise.resolve(state !== null)),
+    };
+  }
+
+  async function authorize(): Promise<RequestAuth> {
+    if (state && state.accessExpiresAt - now() <= margin(state)) await refresh();
+    return stamp();
+  }
+
   async function tokenResponse(response: Response): Promise<TokenResponse> {
     if (!response.ok) throw await readError(response);
     return (await response.json()) as TokenResponse;
@@ -248,15 +296,15 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     const retry = input instanceof Request ? input.clone() : input;
     const replayable =
       !(init.body instanceof ReadableStream) && !(input instanceof Request && input.body);
-    const send = (target: RequestInfo | URL) => {
+    const send = (target: RequestInfo | URL, { token }: RequestAuth) => {
       const headers = new Headers(
         init.headers ?? (target instanceof Request ? target.headers : undefined),
       );
-      if (accessToken && delivery !== 'cookies')
-        headers.set('authorization', `Bearer ${accessToken}`);
+      if (token) headers.set('authorization', `Bearer ${token}`);
       return doFetch(target, { ...init, headers, credentials: init.credentials ?? 'include' });
     };
-    const response = await send(input);
+    const first = stamp();
+    const response = await send(input, first);
     if (response.status !== 401 || !state) return response;
     const { code } = await readError(response);
     if (code === 'session_revoked' || code === 'session_expired') {
@@ -264,8 +312,8 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
       return response;
     }
     if ((code !== 'token_expired' && code !== 'invalid_token') || !replayable) return response;
-    // One refresh and one retry, never a loop.
-    return (await refresh()) ? send(retry) : response;
+    // At most one refresh and one retry, never a loop.
+    return (await first.refused()) ? send(retry, stamp()) : response;
   }
 
   async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
@@ -330,10 +378,8 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     me: () => api('/auth/me'),
     listSessions: (page = {}) => api<RotorSessionPage>(`/auth/sessions${pageQuery(page)}`),
     revokeSession: (id) => api(`/auth/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' }),
-    async getAccessToken() {
-      if (state && state.accessExpiresAt - now() <= margin(state)) await refresh();
-      return accessToken;
-    },
+    getAccessToken: async () => (await authorize()).token,
+    authorize,
     refresh,
     fetch: authorizedFetch,
     setAutoRefresh(on) {

@@ -5,7 +5,7 @@
  * const rotor = createRotorClient({ baseUrl: '' });
  * if (!(await rotor.restore())) await rotor.login({ email, password });
  */
-export { createRotorClient, type RotorClient } from './client.js';
+export { createRotorClient, type RequestAuth, type RotorClient } from './client.js';
 export { RotorClientError } from './errors.js';
 export { memoryStorage } from './storage.js';
 export type {

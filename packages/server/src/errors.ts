@@ -14,6 +14,7 @@ export const ERROR_STATUS = {
   csrf_rejected: 403,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   email_taken: 409,
   request_timeout: 408,
   payload_too_large: 413,

@@ -172,7 +172,12 @@ for (const dialect of DIALECTS) {
           404,
           'not_found',
         ],
-        ['a wrong method', async () => ({ method: 'PUT', url: '/auth/login' }), 404, 'not_found'],
+        [
+          'a wrong method on a known path',
+          async () => ({ method: 'PUT', url: '/auth/login' }),
+          405,
+          'method_not_allowed',
+        ],
         [
           'a malformed URL',
           async () => ({ method: 'GET', url: '/auth/sessions/%E0%A4%A' }),

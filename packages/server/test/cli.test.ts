@@ -1,8 +1,12 @@
 import { execFile, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { createServer as createTcpServer } from 'node:net';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from './helpers.js';
+import { createRotor, loadConfig } from '@rotor/server';
+import { PASSWORD, tempDir } from './helpers.js';
 import { freePort } from '@rotor/testkit';
 import { ROTOR_BIN } from './rotor-process.js';
 
@@ -21,6 +25,8 @@ async function rotor(args: string[], extraEnv: Record<string, string> = {}) {
   try {
     const { stdout, stderr } = await run(process.execPath, [bin, ...args], {
       env: { ...env, ...extraEnv },
+      // A `serve` that should have refused to start is stopped, not left listening.
+      timeout: 20_000,
     });
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -174,5 +180,126 @@ describe('rotor CLI', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  it('sessions list leaves "current" out: the command line is signed in to none of them', async () => {
+    const url = `sqlite:${join(dir, 'current.db')}`;
+    const engine = await createRotor(loadConfig({ ROTOR_DATABASE_URL: url }));
+    try {
+      await engine.register({ email: 'current@example.com', password: PASSWORD });
+      await engine.login({
+        email: 'current@example.com',
+        password: PASSWORD,
+        deviceName: 'laptop',
+        delivery: 'body',
+        ip: '192.0.2.1',
+        userAgent: 'curl/8',
+      });
+    } finally {
+      await engine.close();
+    }
+    const listed = await rotor(['sessions', 'list', '--email', 'current@example.com'], {
+      ROTOR_DATABASE_URL: url,
+    });
+    const sessions = JSON.parse(listed.stdout).sessions as Record<string, unknown>[];
+    expect(sessions).toHaveLength(1);
+    expect(sessions[0]).toMatchObject({ deviceName: 'laptop' });
+    expect(sessions[0]).not.toHaveProperty('current');
+  });
+});
+
+describe('rotor on a fresh clone', () => {
+  const packageDir = dirname(createRequire(import.meta.url).resolve('@rotor/server/package.json'));
+
+  it('the bin is a committed executable file outside dist, so npm links it before the build', async () => {
+    const pkg = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as {
+      bin: { rotor: string };
+      files: string[];
+    };
+    const bin = pkg.bin.rotor.replace(/^\.\//, '');
+    expect(bin).not.toMatch(/^dist\//);
+    expect(pkg.files).toContain(bin.split('/')[0]);
+    const { stdout } = await run('git', ['ls-files', '--stage', '--', bin], { cwd: packageDir });
+    // Mode 100755: a bin npm links from a clone must be executable as committed.
+    expect(stdout).toMatch(new RegExp(`^100755 [0-9a-f]+ 0\t${bin}\n$`));
+    expect(readFileSync(join(packageDir, bin), 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/);
+  });
+
+  it('the bin without a build says to run npm run build, in one line', async () => {
+    const clone = join(dir, 'unbuilt');
+    mkdirSync(join(clone, 'bin'), { recursive: true });
+    copyFileSync(ROTOR_BIN, join(clone, 'bin', 'rotor.js'));
+    const result = await run(process.execPath, [join(clone, 'bin', 'rotor.js'), '--help'], {
+      env,
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('run npm run build');
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('the errors a user meets first stop rotor with one line naming the setting', () => {
+  function expectOneLine(stderr: string) {
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  }
+
+  it('a port in use names ROTOR_PORT and the port, exit code 1, no stack', async () => {
+    const blocker = createTcpServer();
+    const port = await new Promise<number>((resolve) =>
+      blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as { port: number }).port)),
+    );
+    try {
+      const result = await rotor(['serve'], { ROTOR_PORT: String(port) });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('ROTOR_PORT');
+      expect(result.stderr).toContain(`port ${port}`);
+      expect(result.stderr).toContain('already in use');
+      expectOneLine(result.stderr);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('a SQLite file whose folder is missing names the path and ROTOR_DATABASE_URL', async () => {
+    const path = join(dir, 'no-such-folder', 'rotor.db');
+    const result = await rotor(['serve'], {
+      ROTOR_DATABASE_URL: `sqlite:${path}`,
+      ROTOR_PORT: String(await freePort()),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('ROTOR_DATABASE_URL');
+    expect(result.stderr).toContain(path);
+    expectOneLine(result.stderr);
+  });
+
+  it('a PostgreSQL that cannot be reached names the URL without its password and ROTOR_DATABASE_URL', async () => {
+    const port = await freePort();
+    const url = `postgres://rotor:hunter2-secret@127.0.0.1:${port}/rotor`;
+    for (const command of [['serve'], ['migrate']]) {
+      const result = await rotor(command, {
+        ROTOR_DATABASE_URL: url,
+        ROTOR_PORT: String(await freePort()),
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('ROTOR_DATABASE_URL');
+      expect(result.stderr).toContain(`postgres://rotor:***@127.0.0.1:${port}/rotor`);
+      expect(result.stderr).not.toContain('hunter2-secret');
+      expectOneLine(result.stderr);
+    }
+  });
+
+  it('ROTOR_ACCESS_TTL longer than ROTOR_REFRESH_TTL stops serve naming both', async () => {
+    const result = await rotor(['serve'], {
+      ROTOR_ACCESS_TTL: '2h',
+      ROTOR_REFRESH_TTL: '1h',
+      ROTOR_PORT: String(await freePort()),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/ROTOR_ACCESS_TTL.*ROTOR_REFRESH_TTL/);
+    expectOneLine(result.stderr);
   });
 });

@@ -69,6 +69,24 @@ describe('configuration', () => {
     expect((error as Error).message).toContain(name);
   });
 
+  it('refuses ROTOR_ACCESS_TTL longer than ROTOR_REFRESH_TTL, naming both; equal is accepted', () => {
+    let error: unknown;
+    try {
+      loadConfig({ ROTOR_ACCESS_TTL: '2h', ROTOR_REFRESH_TTL: '1h' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe('ROTOR_ACCESS_TTL');
+    expect((error as Error).message).toContain('ROTOR_REFRESH_TTL');
+    // The default refresh lifetime (7 d) is not the limit when only the access one is set short.
+    expect(() => loadConfig({ ROTOR_ACCESS_TTL: '8d' })).toThrow(ConfigError);
+    expect(loadConfig({ ROTOR_ACCESS_TTL: '1h', ROTOR_REFRESH_TTL: '1h' })).toMatchObject({
+      accessTtl: 3600,
+      refreshTtl: 3600,
+    });
+  });
+
   it('reads rate-limit budgets as N/duration, keeping the blocks of each rule', () => {
     const config = loadConfig({
       ROTOR_RATE_LIMIT_LOGIN: '10/1h',

@@ -3,7 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { loadConfig, type RotorConfig } from '../config/load-config.js';
 import { ConfigError, RotorError } from '../errors.js';
 import { createServer } from '../http/create-server.js';
-import { presentEvent, presentSession, presentUser } from '../http/presenters.js';
+import { presentEvent, presentSessionRecord, presentUser } from '../http/presenters.js';
 import { createRotor, type Rotor } from '../rotor.js';
 import { normalizeEmail } from '../accounts/email.js';
 import { MAX_PAGE_LIMIT, type Page, type PageRequest } from '../lib/paging.js';
@@ -138,9 +138,8 @@ export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
       await withRotor(env, async (rotor) => {
         const user = await findUser(rotor, options.email);
         const list = await collect((page) => rotor.listSessions(user.id, page), Infinity);
-        console.log(
-          JSON.stringify({ sessions: list.map((s) => presentSession(s, null)) }, null, 2),
-        );
+        // No `current`: the command line is signed in to none of the sessions.
+        console.log(JSON.stringify({ sessions: list.map(presentSessionRecord) }, null, 2));
       });
     });
   sessions
@@ -213,7 +212,13 @@ async function findUser(rotor: Rotor, email: string) {
 /** Starts the server and stops it gracefully on SIGTERM or SIGINT: in-flight requests finish. */
 async function serve(config: RotorConfig): Promise<void> {
   const app = await createServer(config);
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    // The database is open and timers may run: close, so the process exits with the message.
+    await app.close();
+    throw listenError(error, config);
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -229,6 +234,32 @@ async function serve(config: RotorConfig): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * The errors of `listen` a user meets first, as a setting to change: Node's own message
+ * (`listen EADDRINUSE: address already in use 127.0.0.1:3000`) names neither the variable nor
+ * what to do.
+ */
+function listenError(error: unknown, config: RotorConfig): unknown {
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  const where = `port ${config.port} on ${config.host}`;
+  if (code === 'EADDRINUSE') {
+    return new ConfigError(
+      'ROTOR_PORT',
+      `${where} is already in use (another Rotor, or another program): stop it, or set ROTOR_PORT to a free port`,
+    );
+  }
+  if (code === 'EACCES') {
+    return new ConfigError(
+      'ROTOR_PORT',
+      `${where} needs privileges this process lacks (ports below 1024): set ROTOR_PORT to 1024 or above`,
+    );
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+    return new ConfigError('ROTOR_HOST', `${config.host} is not an address of this machine`);
+  }
+  return error;
 }
 
 /** Runs the CLI; errors print one line naming the problem (no stack trace) and exit 1. */

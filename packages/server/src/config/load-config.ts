@@ -99,8 +99,7 @@ export function loadConfig(
     port,
     databaseUrl: databaseUrl(env),
     databasePoolSize: integer(env, 'ROTOR_DATABASE_POOL_SIZE', 10, 1, 1000),
-    accessTtl: duration(env, 'ROTOR_ACCESS_TTL', '15m', 1),
-    refreshTtl: duration(env, 'ROTOR_REFRESH_TTL', '7d', 1),
+    ...lifetimes(env),
     sessionMaxAge: duration(env, 'ROTOR_SESSION_MAX_AGE', '30d', 0),
     refreshGrace: duration(env, 'ROTOR_REFRESH_GRACE', '10s', 0),
     maxSessions: integer(env, 'ROTOR_MAX_SESSIONS', 100, 1, 100_000),
@@ -363,6 +362,24 @@ function timeouts(env: Env): Pick<RotorConfig, 'headersTimeoutSeconds' | 'reques
     );
   }
   return { headersTimeoutSeconds, requestTimeoutSeconds };
+}
+
+/**
+ * `ROTOR_ACCESS_TTL` and `ROTOR_REFRESH_TTL`. An access token outliving the refresh token makes no
+ * working setup: the session's idle expiry passes while its access token is still valid, so the
+ * first refresh a client makes is `session_expired`, and a revoked-by-idleness session keeps
+ * passing stateless verifiers for the rest of the access token's life. Equal is allowed.
+ */
+function lifetimes(env: Env): Pick<RotorConfig, 'accessTtl' | 'refreshTtl'> {
+  const accessTtl = duration(env, 'ROTOR_ACCESS_TTL', '15m', 1);
+  const refreshTtl = duration(env, 'ROTOR_REFRESH_TTL', '7d', 1);
+  if (accessTtl > refreshTtl) {
+    throw new ConfigError(
+      'ROTOR_ACCESS_TTL',
+      `must not be longer than ROTOR_REFRESH_TTL (${refreshTtl}s), got ${accessTtl}s: sessions would end idle while their access tokens still worked`,
+    );
+  }
+  return { accessTtl, refreshTtl };
 }
 
 function oauthClients(env: Env): OAuthClient[] {

@@ -12,6 +12,7 @@ import { assertSameOrigin } from './csrf.js';
 import { ACCESS_COOKIE, assertNoRepeatedRotorCookie } from './delivery.js';
 import { errorHandler, sendError, toRotorError } from './error-handler.js';
 import { lazyChildLoggerFactory } from './lazy-logger.js';
+import { trackAllowedMethods } from './method-not-allowed.js';
 import { installMetrics } from './metrics.js';
 import { installOpenApi } from './openapi.js';
 import { VERSION } from '../version.js';
@@ -173,12 +174,24 @@ export async function createServer(
   });
 
   app.setErrorHandler(errorHandler);
+  // Every route is registered below this line, so the lookup sees them all.
+  const allowedMethods = trackAllowedMethods(app);
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = allowedMethods(path);
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      sendError(
+        new RotorError(
+          'method_not_allowed',
+          `${request.method} is not allowed on ${path.slice(0, 200)}; use ${allowed.join(', ')}.`,
+        ),
+        reply,
+      );
+      return;
+    }
     sendError(
-      new RotorError(
-        'not_found',
-        `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}.`,
-      ),
+      new RotorError('not_found', `No route ${request.method} ${path.slice(0, 200)}.`),
       reply,
     );
   });

@@ -6,8 +6,12 @@ export function presentUser(user: UserRow) {
   return { id: user.id, email: user.email, name: user.name, createdAt: iso(user.created_at) };
 }
 
-/** The `session` shape of API.md; `expiresAt` is the earlier of idle expiry and maximum lifetime. */
-export function presentSession(session: SessionRow, currentSessionId: string | null) {
+/**
+ * A session as an operator sees it (`rotor sessions list`): the `session` shape of API.md without
+ * `current`, which only means something to a caller signed in to one of the sessions; `expiresAt`
+ * is the earlier of idle expiry and maximum lifetime.
+ */
+export function presentSessionRecord(session: SessionRow) {
   return {
     id: session.id,
     deviceName: session.device_name,
@@ -16,8 +20,12 @@ export function presentSession(session: SessionRow, currentSessionId: string | n
     createdAt: iso(session.created_at),
     lastUsedAt: iso(session.last_used_at),
     expiresAt: iso(sessionEndsAt(session)),
-    current: session.id === currentSessionId,
   };
+}
+
+/** The `session` shape of API.md, as the caller signed in to `currentSessionId` sees it. */
+export function presentSession(session: SessionRow, currentSessionId: string) {
+  return { ...presentSessionRecord(session), current: session.id === currentSessionId };
 }
 
 /** One audit-log event of `GET /auth/events` and `rotor events`. */

@@ -1,4 +1,7 @@
-import { Migrator } from 'kysely';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Migrator, sql } from 'kysely';
+import { ConfigError, RotorError } from '../errors.js';
 import { KyselyStore } from './kysely-store.js';
 import { migrationProvider } from './migrations.js';
 import { openPostgres } from './postgres/open-postgres.js';
@@ -19,22 +22,70 @@ export interface OpenStoreOptions {
  * @example const store = await openStore('sqlite:./rotor.db');
  */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<KyselyStore> {
-  const { db, changes } = url.startsWith('sqlite:')
+  const sqlite = url.startsWith('sqlite:');
+  if (sqlite) assertSqliteFolder(url.slice('sqlite:'.length));
+  const { db, changes } = sqlite
     ? openSqlite(url.slice('sqlite:'.length))
     : openPostgres(url, {
         poolSize: options.poolSize ?? 10,
         ...(options.onIdleError && { onIdleError: options.onIdleError }),
       });
   const store = new KyselyStore(db, { changes });
-  if (options.migrate !== false) {
-    try {
-      await migrate(store);
-    } catch (error) {
-      await store.close();
-      throw error;
-    }
+  try {
+    // The pool connects lazily: without a first query here, a PostgreSQL that cannot be reached
+    // would surface as a driver error from deep inside the migrator (or the key loading).
+    if (!sqlite) await reach(store, url);
+    if (options.migrate !== false) await migrate(store);
+  } catch (error) {
+    await store.close();
+    throw error;
   }
   return store;
+}
+
+/**
+ * better-sqlite3 creates a missing database file but not its folder, and says only "Cannot open
+ * database because the directory does not exist", naming neither the path nor the setting.
+ */
+function assertSqliteFolder(path: string): void {
+  if (path === ':memory:' || path.startsWith('file:')) return;
+  const folder = dirname(resolve(path));
+  if (!existsSync(folder)) {
+    throw new ConfigError(
+      'ROTOR_DATABASE_URL',
+      `the folder ${folder} of the SQLite database ${path} does not exist: create it, or point ROTOR_DATABASE_URL at a file in an existing folder`,
+    );
+  }
+}
+
+/** One round trip, so an unreachable server is reported as such, naming the URL (no password). */
+async function reach(store: KyselyStore, url: string): Promise<void> {
+  try {
+    await sql`select 1`.execute(store.db);
+  } catch (error) {
+    const reason = error instanceof Error && error.message ? error.message : String(error);
+    throw new RotorError(
+      'unavailable',
+      `cannot reach PostgreSQL at ${redactDatabaseUrl(url)} (ROTOR_DATABASE_URL): ${reason}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * A database URL fit for a message or a log line: the password, in the authority or as a
+ * `password` query parameter (node-postgres reads both), replaced by `***`.
+ */
+export function redactDatabaseUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
+    return parsed.toString();
+  } catch {
+    // Not parseable as a URL: keep the scheme only, rather than risk printing a secret.
+    return `${url.split(':')[0]}://***`;
+  }
 }
 
 /**

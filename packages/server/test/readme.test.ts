@@ -56,6 +56,8 @@ describe('README quick start', () => {
     expect(stdout).toContain('"deviceToken":"ey');
     expect(stdout).toMatch(/"sessions":\[.*"deviceName":"phone".*"current":true.*\]/);
     expect(stdout).toContain('"type":"session_revoked"');
+    // The revocation, the password change and the logout print their status: 204 each.
+    expect(stdout.match(/^204$/gm)).toHaveLength(3);
     // And the server agrees: the password changed.
     const login = await app.inject({
       method: 'POST',

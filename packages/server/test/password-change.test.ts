@@ -108,6 +108,16 @@ for (const dialect of DIALECTS) {
       expect((await signIn(PASSWORD)).statusCode).toBe(200);
     });
 
+    it('a missing or mistyped field is named as the client sent it, in details.field', async () => {
+      const missing = await change(laptop.accessToken, { newPassword: NEW_PASSWORD });
+      expect(missing.json().details).toEqual({ field: 'currentPassword' });
+      const mistyped = await change(laptop.accessToken, {
+        currentPassword: PASSWORD,
+        newPassword: 12345678,
+      });
+      expect(mistyped.json().details).toEqual({ field: 'newPassword' });
+    });
+
     it('a refused new password is named as the client sent it: details.field is newPassword', async () => {
       for (const newPassword of ['short', PASSWORD, 'new\u0000password']) {
         const response = await change(laptop.accessToken, {

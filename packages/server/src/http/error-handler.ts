@@ -28,9 +28,11 @@ export function toRotorError(error: unknown): RotorError {
   if (error instanceof RotorError) return error;
   const e = error as Partial<FastifyError> & { code?: string };
   if (e.validation) {
+    const field = fieldOf(e.validation[0]);
     return new RotorError('invalid_request', `Invalid request: ${e.message ?? 'bad input'}.`, {
       cause: error,
-      details: e.validation.map((v) => ({ path: v.instancePath, message: v.message })),
+      // The same shape as every other refusal of a field: `details.field`, as the client sent it.
+      ...(field !== undefined && { details: { field } }),
     });
   }
   const mapped = typeof e.code === 'string' ? FASTIFY_CODES[e.code] : undefined;
@@ -93,4 +95,19 @@ export function errorHandler(
     request.log.info({ code: rotorError.code }, 'request refused');
   }
   return sendError(rotorError, reply);
+}
+
+/**
+ * The field a schema refusal is about, as the client named it: a missing property's name
+ * (`required`), else the first segment of the failing value's path (`/newPassword` → `newPassword`).
+ * Undefined when the whole body is wrong (not an object).
+ */
+function fieldOf(
+  failure: { instancePath?: string; params?: Record<string, unknown> } | undefined,
+): string | undefined {
+  if (failure === undefined) return undefined;
+  const missing = failure.params?.missingProperty;
+  if (typeof missing === 'string') return missing;
+  const first = failure.instancePath?.split('/')[1];
+  return first ? decodeURIComponent(first.replace(/~1/g, '/').replace(/~0/g, '~')) : undefined;
 }

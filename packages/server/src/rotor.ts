@@ -120,7 +120,8 @@ export interface Rotor {
   logoutWithRefreshToken(refreshToken: string, client?: Partial<ClientInfo>): Promise<boolean>;
   logoutSession(sessionId: string, client?: Partial<ClientInfo>): Promise<boolean>;
   logoutAll(userId: string, client?: Partial<ClientInfo>): Promise<number>;
-  revokeSession(userId: string, sessionId: string, client?: Partial<ClientInfo>): Promise<void>;
+  /** Revokes one of the user's sessions; false when it was revoked already (`not_found` if none). */
+  revokeSession(userId: string, sessionId: string, client?: Partial<ClientInfo>): Promise<boolean>;
   /** A page of the user's live sessions, newest first (`limit` 1–100, default 50). */
   listSessions(userId: string, page?: PageRequest): Promise<Page<SessionRow>>;
   /** A page of the user's security events, newest first (the audit log; `limit` 1–100, default 50). */
@@ -445,8 +446,10 @@ function assemble(
       return count;
     },
     async revokeSession(userId, sessionId, client = {}) {
-      await revokeUserSession(sessions, userId, sessionId);
-      await audit.record({ type: 'session_revoked', userId, sessionId, ...client });
+      const revoked = await revokeUserSession(sessions, userId, sessionId);
+      // Only the revocation that happened is an event: a repeated one changed nothing.
+      if (revoked) await audit.record({ type: 'session_revoked', userId, sessionId, ...client });
+      return revoked;
     },
     listSessions: (userId, page) => listUserSessions(sessions, userId, page),
     listEvents: (userId, page) => audit.list(userId, page),

@@ -156,6 +156,30 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it('revoking a session twice records one session_revoked event, and tells the second call it changed nothing', async () => {
+      const url = await newDatabaseUrl(dialect.name, dir);
+      const rotor = await createRotor(loadConfig({ ROTOR_DATABASE_URL: url }));
+      try {
+        const user = await rotor.register({ email: 'twice@example.com', password: PASSWORD });
+        const { session } = await rotor.login({
+          email: 'twice@example.com',
+          password: PASSWORD,
+          deviceName: null,
+          delivery: 'body',
+          ip: null,
+          userAgent: null,
+        });
+        expect(await rotor.revokeSession(user.id, session.id)).toBe(true);
+        expect(await rotor.revokeSession(user.id, session.id)).toBe(false);
+        const revoked = (await rotor.listEvents(user.id)).items.filter(
+          (e) => e.type === 'session_revoked',
+        );
+        expect(revoked).toHaveLength(1);
+      } finally {
+        await rotor.close();
+      }
+    });
+
     it('the retention job deletes events older than ROTOR_AUDIT_RETENTION', async () => {
       const clock = new ManualClock(Date.UTC(2030, 0, 1));
       const url = await newDatabaseUrl(dialect.name, dir);

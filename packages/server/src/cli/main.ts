@@ -158,8 +158,8 @@ export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
           const count = await rotor.logoutAll(user.id, CLI_CLIENT);
           console.log(`revoked ${count} session(s)`);
         } else {
-          await rotor.revokeSession(user.id, options.id!, CLI_CLIENT);
-          console.log(`revoked session ${options.id}`);
+          const revoked = await rotor.revokeSession(user.id, options.id!, CLI_CLIENT);
+          console.log(`${revoked ? 'revoked' : 'already revoked:'} session ${options.id}`);
         }
       });
     });

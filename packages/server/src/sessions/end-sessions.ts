@@ -35,21 +35,22 @@ export function endSession(ctx: SessionContext, sessionId: string): Promise<bool
 
 /**
  * Revokes one of the user's sessions (one device). Another user's or an unknown id is `not_found`,
- * so ids of other users' sessions cannot be probed. Revoking an already revoked one is a no-op.
+ * so ids of other users' sessions cannot be probed. Revoking an already revoked one is a no-op;
+ * tells whether this call revoked it.
  * An id that is not a UUID names no session: `not_found` without a query (lib/plain-text.ts).
  */
 export async function revokeUserSession(
   ctx: SessionContext,
   userId: string,
   sessionId: string,
-): Promise<void> {
+): Promise<boolean> {
   if (!isId(sessionId)) throw new RotorError('not_found', 'No session with this id.');
-  await ctx.store.transaction(async (tx) => {
+  return ctx.store.transaction(async (tx) => {
     const session = await tx.findSession(sessionId);
     if (!session || session.user_id !== userId) {
       throw new RotorError('not_found', 'No session with this id.');
     }
-    await tx.revokeSession(sessionId, ctx.clock.now(), 'revoked');
+    return tx.revokeSession(sessionId, ctx.clock.now(), 'revoked');
   });
 }
 

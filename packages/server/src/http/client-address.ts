@@ -1,7 +1,7 @@
 import { BlockList } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TrustProxy } from '../config/load-config.js';
-import { canonicalAddress } from '../lib/ip-address.js';
+import { addressFamily, canonicalAddress } from '../lib/ip-address.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -85,7 +85,7 @@ function trustRule(trust: TrustProxy): ((address: string, hop: number) => boolea
   for (const { family, address, prefix } of trust.proxies) {
     proxies.addSubnet(address, prefix, family);
   }
-  return (address) => proxies.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
+  return (address) => proxies.check(address, addressFamily(address));
 }
 
 const ADDRESS = Symbol('rotor.clientAddress');

@@ -94,11 +94,7 @@ export function refreshDelivery(
  */
 export function assertNoRepeatedRotorCookie(header: string): void {
   const seen: string[] = [];
-  for (const pair of header.split(';')) {
-    const eq = pair.indexOf('=');
-    // The cookie parser skips a pair without `=`; so does this check.
-    if (eq < 0) continue;
-    const name = pair.slice(0, eq).replace(/^[ \t]+|[ \t]+$/g, '');
+  for (const { name } of cookiePairs(header)) {
     if (!COOKIE_NAMES.has(name)) continue;
     if (seen.includes(name)) {
       throw new RotorError('invalid_request', `The cookie ${name} is sent more than once.`, {
@@ -106,6 +102,23 @@ export function assertNoRepeatedRotorCookie(header: string): void {
       });
     }
     seen.push(name);
+  }
+}
+
+/**
+ * The `name=value` pairs of a raw `Cookie` header, every one, in order, read as the cookie parser
+ * reads names: a pair without `=` skipped, the name trimmed of spaces and tabs, case kept. The one
+ * reading of the raw header for the checks the parser cannot make (it keeps only the first value
+ * of a name).
+ */
+function* cookiePairs(header: string): Generator<{ name: string; value: string }> {
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq < 0) continue;
+    yield {
+      name: pair.slice(0, eq).replace(/^[ \t]+|[ \t]+$/g, ''),
+      value: pair.slice(eq + 1).replace(/^[ \t]+|[ \t]+$/g, ''),
+    };
   }
 }
 
@@ -195,10 +208,9 @@ const MAX_DEVICE_COOKIES = 4;
 export function deviceCookieValues(header: string | undefined): string[] {
   if (header === undefined || !header.includes(COOKIES.device.name)) return [];
   const values: string[] = [];
-  for (const pair of header.split(';')) {
-    const eq = pair.indexOf('=');
-    if (eq < 0 || pair.slice(0, eq).trim() !== COOKIES.device.name) continue;
-    values.push(pair.slice(eq + 1).trim());
+  for (const { name, value } of cookiePairs(header)) {
+    if (name !== COOKIES.device.name) continue;
+    values.push(value);
     if (values.length === MAX_DEVICE_COOKIES) break;
   }
   return values;

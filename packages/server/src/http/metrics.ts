@@ -2,6 +2,7 @@ import { BlockList } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { RotorError } from '../errors.js';
+import { addressFamily } from '../lib/ip-address.js';
 import type { Rotor } from '../rotor.js';
 import { sameSecret } from './same-secret.js';
 
@@ -108,7 +109,7 @@ export function installMetrics(app: FastifyInstance, rotor: Rotor): void {
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
     if (token === undefined) {
       const address = request.clientAddress;
-      if (address === null || !local.check(address, address.includes(':') ? 'ipv6' : 'ipv4')) {
+      if (address === null || !local.check(address, addressFamily(address))) {
         throw new RotorError(
           'forbidden',
           'GET /metrics answers only loopback clients; set ROTOR_METRICS_TOKEN to scrape it from elsewhere.',

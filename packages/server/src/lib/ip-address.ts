@@ -38,3 +38,8 @@ export function ipv6Groups(address: string): number[] {
   const zeros = tail === undefined ? [] : Array<string>(8 - left.length - right.length).fill('0');
   return [...left, ...zeros, ...right].map((group) => parseInt(group, 16));
 }
+
+/** The `BlockList` family of a canonical address (`canonicalAddress`): IPv6 has colons, IPv4 none. */
+export function addressFamily(address: string): 'ipv4' | 'ipv6' {
+  return address.includes(':') ? 'ipv6' : 'ipv4';
+}

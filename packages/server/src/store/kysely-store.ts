@@ -176,13 +176,9 @@ export class KyselyStore implements Store {
   }
 
   async listLiveSessionIdsByUse(userId: string, now: number): Promise<string[]> {
-    const rows = await this.#db
-      .selectFrom('sessions')
+    const rows = await this.#liveSessions(now)
       .select('id')
       .where('user_id', '=', userId)
-      .where('revoked_at', 'is', null)
-      .where('idle_expires_at', '>', now)
-      .where((eb) => eb.or([eb('max_expires_at', 'is', null), eb('max_expires_at', '>', now)]))
       .orderBy('last_used_at', 'asc')
       .orderBy('id', 'asc')
       .execute();
@@ -222,13 +218,21 @@ export class KyselyStore implements Store {
       ]);
   }
 
-  async countActiveSessions(now: number): Promise<number> {
-    const row = await this.#db
+  /**
+   * Sessions live at `now`: not revoked, within their idle expiry and their maximum lifetime. The
+   * one SQL spelling of "not revoked and `sessionEndsAt(session) > now`" (sessions/session-state.ts).
+   */
+  #liveSessions(now: number) {
+    return this.#db
       .selectFrom('sessions')
-      .select((eb) => eb.fn.countAll<number | string>().as('n'))
       .where('revoked_at', 'is', null)
       .where('idle_expires_at', '>', now)
-      .where((eb) => eb.or([eb('max_expires_at', 'is', null), eb('max_expires_at', '>', now)]))
+      .where((eb) => eb.or([eb('max_expires_at', 'is', null), eb('max_expires_at', '>', now)]));
+  }
+
+  async countActiveSessions(now: number): Promise<number> {
+    const row = await this.#liveSessions(now)
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
       .executeTakeFirstOrThrow();
     return Number(row.n);
   }
@@ -238,13 +242,7 @@ export class KyselyStore implements Store {
     now: number,
     page: KeysetPage<SessionKey>,
   ): Promise<RowSlice<SessionRow>> {
-    let query = this.#db
-      .selectFrom('sessions')
-      .selectAll()
-      .where('user_id', '=', userId)
-      .where('revoked_at', 'is', null)
-      .where('idle_expires_at', '>', now)
-      .where((eb) => eb.or([eb('max_expires_at', 'is', null), eb('max_expires_at', '>', now)]));
+    let query = this.#liveSessions(now).selectAll().where('user_id', '=', userId);
     const after = page.after;
     if (after) {
       // (created_at, id) < (after): spelled out, as SQLite before 3.15 has no row values.

@@ -116,8 +116,17 @@ export interface Rotor {
     newPassword: string;
     client?: Partial<ClientInfo>;
   }): Promise<number>;
-  /** `client`, where given, is where the request came from, for the audit log. */
-  logoutWithRefreshToken(refreshToken: string, client?: Partial<ClientInfo>): Promise<boolean>;
+  /**
+   * Ends the session of any of its refresh tokens, rotated ones included (RFC 7009 §2.1 lets the
+   * whole grant go); `clientId` is the OAuth client it must have been issued to (`null`, the
+   * default: a session of `/auth`). `client`, where given, is where the request came from, for the
+   * audit log. Tells whether a session ended.
+   */
+  logoutWithRefreshToken(
+    refreshToken: string,
+    client?: Partial<ClientInfo>,
+    clientId?: string | null,
+  ): Promise<boolean>;
   logoutSession(sessionId: string, client?: Partial<ClientInfo>): Promise<boolean>;
   logoutAll(userId: string, client?: Partial<ClientInfo>): Promise<number>;
   /** Revokes one of the user's sessions; false when it was revoked already (`not_found` if none). */
@@ -137,6 +146,12 @@ export interface CreateRotorOptions {
   clock?: Clock;
   /** Told about database connections that fail while idle (PostgreSQL restarts). */
   onIdleError?: (error: Error) => void;
+  /**
+   * Hold an SQLite file for this engine's process (default true): a second engine on the same file
+   * is refused at start with a message (one server process per SQLite file; issue 15, item 7).
+   * The CLI's short commands beside a running server pass false.
+   */
+  sqliteServerLock?: boolean;
 }
 
 /**
@@ -154,12 +169,13 @@ export async function createRotor(
     options.store ??
     (await openStore(config.databaseUrl, {
       poolSize: config.databasePoolSize,
+      serverLock: options.sqliteServerLock ?? true,
       ...(options.onIdleError && { onIdleError: options.onIdleError }),
     }));
   try {
     const keys = await KeyRing.load(store, clock, signingKeySeal(config.secret));
     const hmacKey = await loadHmacKey(store, clock, config.secret);
-    return assemble(config, store, clock, keys, hmacKey, ownsStore);
+    return assemble(config, store, clock, keys, hmacKey, ownsStore, options.clock !== undefined);
   } catch (error) {
     if (ownsStore) await store.close();
     throw error;
@@ -173,11 +189,17 @@ function assemble(
   keys: KeyRing,
   hmacKey: Uint8Array,
   ownsStore: boolean,
+  injectedClock: boolean,
 ): Rotor {
   const sessions: SessionContext = {
     store,
     clock,
     hmacKey,
+    // An injected clock is every clock, the database's included: tests and simulations run on
+    // one time. Otherwise the database's clock where it has one (PostgreSQL), for every instance.
+    decisionTime: injectedClock
+      ? async () => clock.now()
+      : async (tx) => (await tx.databaseNow()) ?? clock.now(),
     policy: {
       refreshTtl: config.refreshTtl,
       sessionMaxAge: config.sessionMaxAge,
@@ -206,13 +228,6 @@ function assemble(
   };
 
   const audit = new AuditLog(store, clock);
-  /** The session a refresh token belongs to, whatever its state (for the audit log). */
-  async function sessionOfRefreshToken(refreshToken: string): Promise<SessionRow | undefined> {
-    if (!isRefreshTokenShape(refreshToken)) return undefined;
-    const token = await store.findTokenByHash(hashRefreshToken(refreshToken));
-    return token && (await store.findSession(token.session_id));
-  }
-
   // The session-state check of every authenticated request, cached while the store vouches for it.
   const sessionStates = new SessionStateCache(store, { onKeys: () => keys.markStale() });
   const readSessionState = (id: string) => store.findSessionWithUser(id);
@@ -344,22 +359,24 @@ function assemble(
               tx,
             );
           },
+          // In the transaction that revokes the session: no revocation without its record.
+          reused: (tx, session) =>
+            audit.record(
+              {
+                type: 'reuse_detected',
+                userId: session.user_id,
+                sessionId: session.id,
+                ip: input.ip,
+                userAgent: input.userAgent,
+              },
+              tx,
+            ),
         });
       } catch (error) {
         if (error instanceof RotorError && error.code === 'invalid_token') {
           // Only look-ups of unknown tokens count per address (issue 13, item 7): a client behind
           // a guessing neighbour still refreshes its own, valid token.
           await limits.local.reserve(rules.refreshAddress, limitAddress(input.ip));
-        }
-        if (error instanceof RotorError && error.code === 'refresh_token_reused') {
-          const session = await sessionOfRefreshToken(input.refreshToken);
-          await audit.record({
-            type: 'reuse_detected',
-            userId: session?.user_id ?? null,
-            sessionId: session?.id,
-            ip: input.ip,
-            userAgent: input.userAgent,
-          });
         }
         throw error;
       }
@@ -405,52 +422,44 @@ function assemble(
       if (!user || !verified) {
         throw new RotorError('invalid_credentials', 'The current password is incorrect.');
       }
-      const ended = await setPassword(accounts, {
+      return setPassword(accounts, {
         userId: user.id,
         sessionId: principal.session.id,
         verifiedHash: user.password_hash,
         newPassword,
+        changed: (tx) =>
+          audit.record(
+            {
+              type: 'password_changed',
+              userId: user.id,
+              sessionId: principal.session.id,
+              ...client,
+            },
+            tx,
+          ),
       });
-      await audit.record({
-        type: 'password_changed',
-        userId: user.id,
-        sessionId: principal.session.id,
-        ...client,
-      });
-      return ended;
     },
-    async logoutWithRefreshToken(refreshToken, client = {}) {
-      const ended = await endSessionByRefreshToken(sessions, refreshToken);
-      const session = ended ? await sessionOfRefreshToken(refreshToken) : undefined;
-      if (session) {
-        await audit.record({
-          type: 'logout',
-          userId: session.user_id,
-          sessionId: session.id,
-          ...client,
-        });
-      }
-      return ended;
-    },
-    async logoutSession(sessionId, client = {}) {
-      const ended = await endSession(sessions, sessionId);
-      const session = ended ? await store.findSession(sessionId) : undefined;
-      if (session) {
-        await audit.record({ type: 'logout', userId: session.user_id, sessionId, ...client });
-      }
-      return ended;
-    },
-    async logoutAll(userId, client = {}) {
-      const count = await revokeAllUserSessions(sessions, userId);
-      await audit.record({ type: 'logout_all', userId, ...client });
-      return count;
-    },
-    async revokeSession(userId, sessionId, client = {}) {
-      const revoked = await revokeUserSession(sessions, userId, sessionId);
-      // Only the revocation that happened is an event: a repeated one changed nothing.
-      if (revoked) await audit.record({ type: 'session_revoked', userId, sessionId, ...client });
-      return revoked;
-    },
+    // Every revocation's audit event is written in the revocation's transaction (issue 15,
+    // item 5); only a revocation that happened is an event: a repeated one changed nothing.
+    logoutWithRefreshToken: (refreshToken, client = {}, clientId = null) =>
+      endSessionByRefreshToken(sessions, refreshToken, clientId, (tx, session) =>
+        audit.record(
+          { type: 'logout', userId: session.user_id, sessionId: session.id, ...client },
+          tx,
+        ),
+      ),
+    logoutSession: (sessionId, client = {}) =>
+      endSession(sessions, sessionId, (tx, session) =>
+        audit.record({ type: 'logout', userId: session.user_id, sessionId, ...client }, tx),
+      ),
+    logoutAll: (userId, client = {}) =>
+      revokeAllUserSessions(sessions, userId, 'logout_all', (tx) =>
+        audit.record({ type: 'logout_all', userId, ...client }, tx),
+      ),
+    revokeSession: (userId, sessionId, client = {}) =>
+      revokeUserSession(sessions, userId, sessionId, (tx) =>
+        audit.record({ type: 'session_revoked', userId, sessionId, ...client }, tx),
+      ),
     listSessions: (userId, page) => listUserSessions(sessions, userId, page),
     listEvents: (userId, page) => audit.list(userId, page),
     prune: () => pruneExpired(store, clock, config.retention, config.auditRetention),

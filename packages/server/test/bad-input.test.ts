@@ -362,10 +362,12 @@ for (const dialect of DIALECTS) {
         // These are signed with the server's own key through a second server that shares its database,
         // so only the claim under test is wrong.
         async function tokenFrom(env: Record<string, string>) {
-          const other = await startTestServer(dir, {
-            ...env,
-            ROTOR_DATABASE_URL: server.config.databaseUrl,
-          });
+          const other = await startTestServer(
+            dir,
+            { ...env, ROTOR_DATABASE_URL: server.config.databaseUrl },
+            dialect.name,
+            { sqliteServerLock: false },
+          );
           other.clock.set(server.clock.now());
           try {
             const { body } = await login(other.app, email, 'body');

@@ -63,10 +63,11 @@ export async function startTestServer(
   dir: string,
   env: Record<string, string> = {},
   dialect: DialectName = 'sqlite',
+  options: { sqliteServerLock?: boolean } = {},
 ): Promise<TestServer> {
   const config = await testConfig(dir, env, dialect);
   const clock = new ManualClock(Date.now());
-  const app = await createServer(config, { clock, logger: false });
+  const app = await createServer(config, { clock, logger: false, ...options });
   return { app, clock, config };
 }
 

@@ -190,6 +190,66 @@ for (const dialect of DIALECTS) {
       );
     });
 
+    it('revoking a rotated refresh token ends the session, as /auth/logout does (issue 15, item 6)', async () => {
+      const first = await passwordGrant();
+      const second = await oauth.processRefreshTokenResponse(
+        as,
+        mobile,
+        await oauth.refreshTokenGrantRequest(
+          as,
+          mobile,
+          oauth.None(),
+          first.refresh_token!,
+          insecure,
+        ),
+      );
+      // The client revokes the token it kept (the first: the answer with the second was lost).
+      await oauth.processRevocationResponse(
+        await oauth.revocationRequest(as, mobile, oauth.None(), first.refresh_token!, insecure),
+      );
+      const refreshed = await fetch(as.token_endpoint!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'refresh_token',
+          client_id: 'mobile',
+          refresh_token: second.refresh_token!,
+        }),
+      });
+      expect(refreshed.status).toBe(400);
+      expect(((await refreshed.json()) as { error: string }).error).toBe('invalid_grant');
+      const me = await fetch(`${as.issuer}/auth/me`, {
+        headers: { authorization: `Bearer ${second.access_token}` },
+      });
+      expect(me.status).toBe(401);
+      // Another client's revocation of it still changes nothing (RFC 7009 §2.1).
+      const other = await passwordGrant();
+      const rotated = await oauth.processRefreshTokenResponse(
+        as,
+        mobile,
+        await oauth.refreshTokenGrantRequest(
+          as,
+          mobile,
+          oauth.None(),
+          other.refresh_token!,
+          insecure,
+        ),
+      );
+      await oauth.processRevocationResponse(
+        await oauth.revocationRequest(
+          as,
+          api,
+          oauth.ClientSecretBasic(SECRET),
+          other.refresh_token!,
+          insecure,
+        ),
+      );
+      const still = await fetch(`${as.issuer}/auth/me`, {
+        headers: { authorization: `Bearer ${rotated.access_token}` },
+      });
+      expect(still.status).toBe(200);
+    });
+
     it('errors per RFC 6749 §5.2', async () => {
       const form = (body: Record<string, string>, headers: Record<string, string> = {}) =>
         fetch(as.token_endpoint!, {

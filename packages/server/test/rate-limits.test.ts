@@ -112,8 +112,11 @@ for (const dialect of DIALECTS) {
     async function open(env: Record<string, string> = {}, url?: string, clock?: ManualClock) {
       const databaseUrl = url ?? (await newDatabaseUrl(dialect.name, dir));
       const time = clock ?? new ManualClock(Date.UTC(2030, 0, 1, 12));
+      // A second engine on one SQLite file stands for the CLI beside the server (one server per
+      // file); on PostgreSQL, for another instance.
       const rotor = await createRotor(loadConfig({ ROTOR_DATABASE_URL: databaseUrl, ...env }), {
         clock: time,
+        sqliteServerLock: url === undefined,
       });
       opened.push(rotor);
       return { rotor, clock: time, url: databaseUrl };

@@ -78,13 +78,15 @@ export async function startRotorProcess(
 }
 
 /**
- * Two `rotor serve` processes on one database, as two instances of a deployment: one issuer, so an
- * access token of one is valid on the other; the first starts alone (it creates the SQLite file
- * and runs the migrations).
+ * Two `rotor serve` processes on one PostgreSQL database, as two instances of a deployment: one
+ * issuer, so an access token of one is valid on the other; the first starts alone (it runs the
+ * migrations). On SQLite, one server per file is the rule a second server is refused by (issue 15,
+ * item 7): the "pair" is that one process twice, and the attacks still come over many sockets.
  */
 export async function startRotorPair(env: Record<string, string>): Promise<RotorProcess[]> {
   const shared = { ROTOR_ISSUER: 'https://auth.example.test', ...env };
   const first = await startRotorProcess(shared);
+  if (env.ROTOR_DATABASE_URL?.startsWith('sqlite:')) return [first, first];
   return [first, await startRotorProcess(shared)];
 }
 

@@ -87,9 +87,28 @@ for (const dialect of DIALECTS) {
         expect(await codeOf(rotor.authenticate(second.accessToken))).toBe('session_revoked');
       });
 
-      it('a rotated token re-used inside the grace window after its successor rotated revokes the session', async () => {
+      it('inside the grace window of its own rotation, a token whose successor rotated too gets the live tip of its chain (issue 15, item 1)', async () => {
+        // Tab A reloads twice (T0 → T1 → T2) while tab B's request with T0 is on its way.
         const first = await signIn();
         const second = await refresh(first.refreshToken);
+        clock.advance(1_000);
+        const third = await refresh(second.refreshToken);
+        clock.advance(1_000);
+        const sibling = await refresh(first.refreshToken);
+        expect(sibling.refreshToken).toBe(third.refreshToken);
+        expect(sibling.rotated).toBe(false);
+        expect((await refresh(second.refreshToken)).refreshToken).toBe(third.refreshToken);
+        expect(await liveTokenCount(first.session.id)).toBe(1);
+        expect((await rotor.authenticate(sibling.accessToken)).session.id).toBe(first.session.id);
+        // The tip still rotates once, and the chain follows it.
+        const fourth = await refresh(third.refreshToken);
+        expect((await refresh(first.refreshToken)).refreshToken).toBe(fourth.refreshToken);
+      });
+
+      it("the window is the presented token's own: a token rotated longer ago is re-use, however recent its successors", async () => {
+        const first = await signIn();
+        const second = await refresh(first.refreshToken);
+        clock.advance(10_000);
         await refresh(second.refreshToken);
         expect(await codeOf(refresh(first.refreshToken))).toBe('refresh_token_reused');
         expect(await codeOf(rotor.authenticate(second.accessToken))).toBe('session_revoked');

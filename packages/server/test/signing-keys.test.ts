@@ -19,8 +19,9 @@ for (const dialect of DIALECTS) {
       const clock = new ManualClock(Date.UTC(2030, 0, 1));
       const config = await testConfig(dir, { ROTOR_ACCESS_TTL: '15m' }, dialect.name);
       const a: Rotor = await createRotor(config, { clock });
-      // A second instance on the same database, as another process would be.
-      const b: Rotor = await createRotor(config, { clock });
+      // A second instance on the same database, as another process would be (on SQLite, the CLI's:
+      // one server per file).
+      const b: Rotor = await createRotor(config, { clock, sqliteServerLock: false });
       try {
         await a.register({ email: 'keys@example.com', password: PASSWORD });
         const login = (rotor: Rotor) =>
@@ -75,7 +76,7 @@ for (const dialect of DIALECTS) {
       const clock = new ManualClock(Date.UTC(2030, 0, 1));
       const config = await testConfig(dir, { ROTOR_ACCESS_TTL: '15m' }, dialect.name);
       const a: Rotor = await createRotor(config, { clock });
-      const b: Rotor = await createRotor(config, { clock });
+      const b: Rotor = await createRotor(config, { clock, sqliteServerLock: false });
       try {
         await a.register({ email: 'leak@example.com', password: PASSWORD });
         const grant = await a.login({
@@ -92,7 +93,7 @@ for (const dialect of DIALECTS) {
         }
 
         // The operator runs `rotor keys rotate --retire-now`: another process on the database.
-        const cli: Rotor = await createRotor(config, { clock });
+        const cli: Rotor = await createRotor(config, { clock, sqliteServerLock: false });
         const rotated = await cli.keys.rotate(config.accessTtl, { retireNow: true });
         await cli.close();
         expect(cli.keys.jwks().keys.map((k) => k.kid)).toEqual([rotated.kid]);

@@ -94,7 +94,14 @@ export function checkNewPassword(currentPassword: string, newPassword: string): 
  */
 export async function setPassword(
   ctx: AccountContext,
-  input: { userId: string; sessionId: string; verifiedHash: string; newPassword: string },
+  input: {
+    userId: string;
+    sessionId: string;
+    verifiedHash: string;
+    newPassword: string;
+    /** Runs before the commit (the audit event commits with the change: issue 15, item 5). */
+    changed?: (tx: Store) => Promise<void>;
+  },
 ): Promise<number> {
   const hash = await ctx.passwords.hash(input.newPassword);
   return ctx.store.transaction(async (tx) => {
@@ -111,6 +118,13 @@ export async function setPassword(
       );
     }
     await tx.updatePasswordHash(input.userId, hash);
-    return tx.revokeUserSessions(input.userId, now, 'password_changed', input.sessionId);
+    const ended = await tx.revokeUserSessions(
+      input.userId,
+      now,
+      'password_changed',
+      input.sessionId,
+    );
+    await input.changed?.(tx);
+    return ended;
   });
 }

@@ -174,7 +174,8 @@ async function withRotor(
   env: NodeJS.ProcessEnv,
   fn: (rotor: Rotor) => Promise<void>,
 ): Promise<void> {
-  const rotor = await createRotor(loadConfig(env));
+  // Beside a running server: the server holds the SQLite file, a command only visits it.
+  const rotor = await createRotor(loadConfig(env), { sqliteServerLock: false });
   try {
     await fn(rotor);
   } finally {

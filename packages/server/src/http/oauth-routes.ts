@@ -5,6 +5,7 @@ import { clientInfoOf } from './client-info.js';
 import { sendError, toRotorError } from './error-handler.js';
 import type { Rotor } from '../rotor.js';
 import { sameSecret } from './same-secret.js';
+import { isRefreshTokenShape } from '../tokens/refresh-token.js';
 
 /** RFC 6749 §5.2 error codes (and RFC 7009/7662, which reuse them). */
 type OAuthErrorCode =
@@ -128,15 +129,16 @@ export async function oauthRoutes(
     const form = formOf(request);
     const client = authenticateClient(request, form, clients);
     const token = required(form, 'token');
-    // RFC 7009 §2.2: an unknown or already invalid token is a success too. Revoking either token of a
-    // session ends the session, but only for the client it was issued to.
-    const refresh = await rotor.inspectRefreshToken(token);
-    if (refresh && refresh.session.client_id === client.id) {
-      await rotor.logoutSession(refresh.session.id);
-    } else if (!refresh) {
+    // RFC 7009 §2.2: an unknown or already invalid token is a success too. Revoking any token of a
+    // session ends the session, but only for the client it was issued to. A rotated refresh token
+    // too, as at /auth/logout (issue 15, item 6): §2.1 lets the server revoke the whole grant, and a
+    // client that revokes the token it holds wants the session gone whichever token that is.
+    if (isRefreshTokenShape(token)) {
+      await rotor.logoutWithRefreshToken(token, clientInfoOf(request), client.id);
+    } else {
       const principal = await rotor.authenticate(token).catch(() => null);
       if (principal && principal.session.client_id === client.id)
-        await rotor.logoutSession(principal.session.id);
+        await rotor.logoutSession(principal.session.id, clientInfoOf(request));
     }
     return reply.header('cache-control', 'no-store').send();
   });

@@ -20,6 +20,13 @@ export interface SessionContext {
   policy: SessionPolicy;
   /** Derives refresh-token successors (see `deriveSuccessor`). */
   hmacKey: Uint8Array;
+  /**
+   * The time, in milliseconds since the epoch, of decisions that compare times other instances
+   * wrote (the refresh decision: rotation times, the grace window, expiry): the database's clock
+   * where it has one (`Store.databaseNow`), so every instance measures with one clock (issue 15,
+   * item 2); else `clock`. Read inside the decision's transaction, after its lock.
+   */
+  decisionTime(tx: Store): Promise<number>;
 }
 
 /** Where a request comes from; kept on the session so the user can tell their devices apart. */

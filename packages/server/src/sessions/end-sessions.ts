@@ -1,7 +1,15 @@
 import { RotorError } from '../errors.js';
 import { isId } from '../lib/ids.js';
 import { hashRefreshToken, isRefreshTokenShape } from '../tokens/refresh-token.js';
+import type { SessionRow, Store } from '../store/store.js';
 import type { SessionContext } from './context.js';
+
+/**
+ * Runs in the transaction that ended a session, before it commits: the audit event of a revocation
+ * commits with it or not at all, so a crash between them cannot leave a revocation without its
+ * record (issue 15, item 5).
+ */
+export type OnSessionEnded = (tx: Store, session: SessionRow) => Promise<void>;
 
 /**
  * Logout with a refresh token: revokes the session it belongs to, whichever of its tokens it is.
@@ -17,6 +25,7 @@ export async function endSessionByRefreshToken(
   ctx: SessionContext,
   refreshToken: string,
   clientId: string | null = null,
+  ended?: OnSessionEnded,
 ): Promise<boolean> {
   if (!isRefreshTokenShape(refreshToken)) return false;
   const hash = hashRefreshToken(refreshToken);
@@ -24,13 +33,33 @@ export async function endSessionByRefreshToken(
     const token = await tx.findTokenByHash(hash);
     const session = token && (await tx.findSession(token.session_id));
     if (!session || session.client_id !== clientId) return false;
-    return tx.revokeSession(session.id, ctx.clock.now(), 'logout');
+    return revokeOne(ctx, tx, session, ended);
   });
 }
 
 /** Logout with an access token, or revocation of the caller's own current session. */
-export function endSession(ctx: SessionContext, sessionId: string): Promise<boolean> {
-  return ctx.store.revokeSession(sessionId, ctx.clock.now(), 'logout');
+export function endSession(
+  ctx: SessionContext,
+  sessionId: string,
+  ended?: OnSessionEnded,
+): Promise<boolean> {
+  return ctx.store.transaction(async (tx) => {
+    const session = await tx.findSession(sessionId);
+    return session ? revokeOne(ctx, tx, session, ended) : false;
+  });
+}
+
+/** Revokes `session` as a logout unless it was already; its event in the same transaction. */
+async function revokeOne(
+  ctx: SessionContext,
+  tx: Store,
+  session: SessionRow,
+  ended: OnSessionEnded | undefined,
+  reason: 'logout' | 'revoked' = 'logout',
+): Promise<boolean> {
+  if (!(await tx.revokeSession(session.id, ctx.clock.now(), reason))) return false;
+  await ended?.(tx, session);
+  return true;
 }
 
 /**
@@ -43,6 +72,7 @@ export async function revokeUserSession(
   ctx: SessionContext,
   userId: string,
   sessionId: string,
+  ended?: OnSessionEnded,
 ): Promise<boolean> {
   if (!isId(sessionId)) throw new RotorError('not_found', 'No session with this id.');
   return ctx.store.transaction(async (tx) => {
@@ -50,7 +80,7 @@ export async function revokeUserSession(
     if (!session || session.user_id !== userId) {
       throw new RotorError('not_found', 'No session with this id.');
     }
-    return tx.revokeSession(sessionId, ctx.clock.now(), 'revoked');
+    return revokeOne(ctx, tx, session, ended, 'revoked');
   });
 }
 
@@ -63,9 +93,13 @@ export function revokeAllUserSessions(
   ctx: SessionContext,
   userId: string,
   reason: 'logout_all' | 'admin' = 'logout_all',
+  /** Runs before the commit with how many sessions ended (the audit event commits with them). */
+  ended?: (tx: Store, count: number) => Promise<void>,
 ): Promise<number> {
   return ctx.store.transaction(async (tx) => {
     await tx.bumpSessionEpoch(userId);
-    return tx.revokeUserSessions(userId, ctx.clock.now(), reason);
+    const count = await tx.revokeUserSessions(userId, ctx.clock.now(), reason);
+    await ended?.(tx, count);
+    return count;
   });
 }

@@ -7,14 +7,33 @@ import { sessionEndsAt } from './session-state.js';
 import type { IssuedSession } from './start-session.js';
 
 type Decision =
-  | { ok: true; session: SessionRow; user: UserRow; refreshExpiresAt: number; rotated: boolean }
+  | {
+      ok: true;
+      session: SessionRow;
+      user: UserRow;
+      /** The refresh token to hand out: the new successor, or the live tip of a racer's chain. */
+      refreshToken: string;
+      refreshExpiresAt: number;
+      rotated: boolean;
+    }
   | { ok: false; code: RotorErrorCode; message: string };
 
 /**
+ * How far a racer's chain is followed to its live tip. Each link is a rotation inside one grace
+ * window, which the per-session refresh limit keeps to a handful; a longer chain is answered as
+ * re-use rather than read on without end.
+ */
+const MAX_CHAIN_LINKS = 32;
+
+/**
  * Exchanges a refresh token for its successor: the refresh decision of DESIGN.md, in one
- * transaction. A live token is rotated by a conditional update only one racer can win; a racer
- * within the grace window gets the same successor, re-derived rather than stored; a rotated token
- * presented later revokes the whole session (that revocation is committed, then reported).
+ * transaction that holds the session's row (so a revocation and a rotation of one session are
+ * ordered: issue 15, item 4) and measures time with the database's clock (`decisionTime`, item 2).
+ * A live token is rotated by a conditional update only one racer can win; a racer within the grace
+ * window of its token's rotation gets the live tip of the token's chain, re-derived rather than
+ * stored (item 1: tabs that rotated twice meanwhile do not log a sibling out); a rotated token
+ * presented later revokes the whole session, its audit event in the same transaction (item 5),
+ * and the revocation is committed, then reported.
  */
 export async function rotateRefreshToken(
   ctx: SessionContext,
@@ -41,23 +60,19 @@ export async function rotateRefreshToken(
     checkDelivery?: ((stored: string) => void) | undefined;
     /** Runs in the rotation's transaction once it has rotated (the audit event commits with it). */
     rotated?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
+    /** Runs in the transaction that revokes the session for re-use (its audit event). */
+    reused?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
   } & ClientInfo,
 ): Promise<IssuedSession & { rotated: boolean; user: UserRow }> {
   if (!isRefreshTokenShape(input.refreshToken)) {
     throw new RotorError('invalid_token', 'The refresh token is not valid.');
   }
-  const presentedHash = hashRefreshToken(input.refreshToken);
-  const successor = deriveSuccessor(ctx.hmacKey, input.refreshToken);
-  const successorHash = hashRefreshToken(successor);
-
-  const decision = await ctx.store.transaction((tx) =>
-    decide(ctx, tx, presentedHash, successorHash, input),
-  );
+  const decision = await ctx.store.transaction((tx) => decide(ctx, tx, input.refreshToken, input));
   if (!decision.ok) throw new RotorError(decision.code, decision.message);
   return {
     session: decision.session,
     user: decision.user,
-    refreshToken: successor,
+    refreshToken: decision.refreshToken,
     refreshExpiresAt: decision.refreshExpiresAt,
     rotated: decision.rotated,
   };
@@ -66,20 +81,25 @@ export async function rotateRefreshToken(
 async function decide(
   ctx: SessionContext,
   tx: Store,
-  presentedHash: string,
-  successorHash: string,
+  presented: string,
   input: {
     delivery?: Delivery | undefined;
     clientId?: string | undefined;
     admit?: ((session: SessionRow) => Promise<void>) | undefined;
     checkDelivery?: ((stored: string) => void) | undefined;
     rotated?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
+    reused?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
   } & ClientInfo,
 ): Promise<Decision> {
-  const now = ctx.clock.now();
-  // Token, session and user in one read: on PostgreSQL every statement is a round trip. Only when
-  // one of them is missing are they read apart, to tell an unknown token from a deleted account.
+  const presentedHash = hashRefreshToken(presented);
+  const successor = deriveSuccessor(ctx.hmacKey, presented);
+  const successorHash = hashRefreshToken(successor);
+  // Token, session and user in one read that locks the session's row: on PostgreSQL every
+  // statement is a round trip. Only when one of them is missing are they read apart, to tell an
+  // unknown token from a deleted account.
   const joined = await tx.findTokenWithSession(presentedHash);
+  // After the lock: a time read before waiting for it would lag behind the holder's writes.
+  const now = await ctx.decisionTime(tx);
   let token = joined?.token ?? (await tx.findTokenByHash(presentedHash));
   const session = joined?.session ?? (token && (await tx.findSession(token.session_id)));
   // A token issued to another client is as good as unknown, and changes nothing; so is an OAuth
@@ -141,18 +161,32 @@ async function decide(
       };
       await tx.touchSession(session.id, patch);
       await input.rotated?.(tx, session);
-      return { ok: true, session: { ...session, ...patch }, user, refreshExpiresAt, rotated: true };
+      return {
+        ok: true,
+        session: { ...session, ...patch },
+        user,
+        refreshToken: successor,
+        refreshExpiresAt,
+        rotated: true,
+      };
     }
     // Another request rotated it between our read and our update: re-read, then judge as a racer.
     token = (await tx.findTokenByHash(presentedHash)) as TokenRow;
   }
 
-  const successorRow = await graceSuccessor(ctx, tx, token, successorHash, now);
-  if (successorRow) {
+  const tip = await liveTipInGrace(ctx, tx, token, successor, now);
+  if (tip) {
     await input.admit?.(session);
-    return { ok: true, session, user, refreshExpiresAt: successorRow.expires_at, rotated: false };
+    return {
+      ok: true,
+      session,
+      user,
+      refreshToken: tip.refreshToken,
+      refreshExpiresAt: tip.row.expires_at,
+      rotated: false,
+    };
   }
-  await tx.revokeSession(session.id, now, 'reuse_detected');
+  if (await tx.revokeSession(session.id, now, 'reuse_detected')) await input.reused?.(tx, session);
   return {
     ok: false,
     code: 'refresh_token_reused',
@@ -161,19 +195,36 @@ async function decide(
   };
 }
 
-/** The successor row, if `token` was rotated within the grace window and its successor is still live. */
-async function graceSuccessor(
+/**
+ * The live tip of the chain that starts at `token`, if `token` was rotated within the grace window
+ * (measured from its own rotation, with the decision's clock): its successor, or, when that one
+ * was rotated too (another tab, a retry), the successor's successor, and so on. Each link is
+ * re-derived from its parent and must be the successor its parent's row names. Undefined outside
+ * the window, with no grace window, or when the chain ends in nothing live.
+ */
+async function liveTipInGrace(
   ctx: SessionContext,
   tx: Store,
   token: TokenRow,
-  successorHash: string,
+  successor: string,
   now: number,
-): Promise<TokenRow | undefined> {
+): Promise<{ refreshToken: string; row: TokenRow } | undefined> {
   // With no grace window there is no second exchange, even for a racer whose transaction began
   // before the winner's rotation (its `now` is then earlier than `rotated_at`).
   const grace = ctx.policy.refreshGrace * 1000;
   if (token.rotated_at === null || grace === 0 || now - token.rotated_at >= grace) return undefined;
-  if (token.successor_hash !== successorHash) return undefined;
-  const successor = await tx.findTokenByHash(successorHash);
-  return successor && successor.rotated_at === null ? successor : undefined;
+  let parent = token;
+  let candidate = successor;
+  for (let link = 0; link < MAX_CHAIN_LINKS; link += 1) {
+    const hash = hashRefreshToken(candidate);
+    if (parent.successor_hash !== hash) return undefined;
+    const row = await tx.findTokenByHash(hash);
+    if (!row) return undefined;
+    if (row.rotated_at === null) {
+      return row.expires_at > now ? { refreshToken: candidate, row } : undefined;
+    }
+    parent = row;
+    candidate = deriveSuccessor(ctx.hmacKey, candidate);
+  }
+  return undefined;
 }

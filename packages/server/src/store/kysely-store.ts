@@ -1,4 +1,4 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { eventIdPrefix, eventIdTime } from '../audit/audit-log.js';
 import type { LimitState } from '../limits/window.js';
 import {
@@ -107,6 +107,16 @@ export class KyselyStore implements Store {
       .set({ name: 'ping' })
       .where('name', '=', 'ping')
       .execute();
+  }
+
+  async databaseNow(): Promise<number | undefined> {
+    if (!isPostgres(this.#db as Kysely<unknown>)) return undefined;
+    // clock_timestamp(), not now(): the latter is the transaction's start, which a lock wait
+    // would leave behind.
+    const { rows } = await sql<{
+      now: string;
+    }>`select floor(extract(epoch from clock_timestamp()) * 1000)::bigint as now`.execute(this.#db);
+    return Number(rows[0]!.now);
   }
 
   async close(): Promise<void> {
@@ -314,7 +324,7 @@ export class KyselyStore implements Store {
   async findTokenWithSession(
     hash: string,
   ): Promise<(SessionWithUser & { token: TokenRow }) | undefined> {
-    const row = await this.#sessionsWithUsers()
+    let query = this.#sessionsWithUsers()
       .innerJoin('user_tokens', 'user_tokens.session_id', 'sessions.id')
       .select([
         'user_tokens.type as token_type',
@@ -323,8 +333,19 @@ export class KyselyStore implements Store {
         'user_tokens.rotated_at as token_rotated_at',
         'user_tokens.successor_hash as token_successor_hash',
       ])
-      .where('user_tokens.token_hash', '=', hash)
-      .executeTakeFirst();
+      .where('user_tokens.token_hash', '=', hash);
+    if (isPostgres(this.#db as Kysely<unknown>)) {
+      query = query.forUpdate(['sessions']);
+    } else {
+      // SQLite locks the whole database for a writer: a write that changes nothing takes that lock
+      // now, so no other process (the CLI's revoke) commits between this read and the rotation.
+      await this.#db
+        .updateTable('user_tokens')
+        .set({ token_hash: hash })
+        .where('token_hash', '=', hash)
+        .execute();
+    }
+    const row = await query.executeTakeFirst();
     if (!row) return undefined;
     const {
       token_type,

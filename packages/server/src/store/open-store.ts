@@ -6,6 +6,7 @@ import { KyselyStore } from './kysely-store.js';
 import { migrationProvider } from './migrations.js';
 import { openPostgres } from './postgres/open-postgres.js';
 import { openSqlite } from './sqlite/open-sqlite.js';
+import { holdServerLock } from './sqlite/server-lock.js';
 
 export interface OpenStoreOptions {
   /** Apply pending migrations first (default true). */
@@ -14,6 +15,11 @@ export interface OpenStoreOptions {
   poolSize?: number;
   /** Told about PostgreSQL connections that fail while idle. */
   onIdleError?: (error: Error) => void;
+  /**
+   * SQLite: hold the file for this process, refusing to open one another server holds (default
+   * false; a server takes it, the CLI's commands do not: `sqlite/server-lock.ts`).
+   */
+  serverLock?: boolean;
 }
 
 /**
@@ -23,14 +29,22 @@ export interface OpenStoreOptions {
  */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<KyselyStore> {
   const sqlite = url.startsWith('sqlite:');
-  if (sqlite) assertSqliteFolder(url.slice('sqlite:'.length));
+  const path = url.slice('sqlite:'.length);
+  if (sqlite) assertSqliteFolder(path);
+  const lock = sqlite && options.serverLock && isFilePath(path) ? holdServerLock(path) : undefined;
   const { db, changes } = sqlite
-    ? openSqlite(url.slice('sqlite:'.length))
+    ? openSqlite(path)
     : openPostgres(url, {
         poolSize: options.poolSize ?? 10,
         ...(options.onIdleError && { onIdleError: options.onIdleError }),
       });
-  const store = new KyselyStore(db, { changes });
+  const store = new KyselyStore(db, {
+    changes,
+    onClose: async () => {
+      await db.destroy();
+      lock?.release();
+    },
+  });
   try {
     // The pool connects lazily: without a first query here, a PostgreSQL that cannot be reached
     // would surface as a driver error from deep inside the migrator (or the key loading).
@@ -48,7 +62,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
  * database because the directory does not exist", naming neither the path nor the setting.
  */
 function assertSqliteFolder(path: string): void {
-  if (path === ':memory:' || path.startsWith('file:')) return;
+  if (!isFilePath(path)) return;
   const folder = dirname(resolve(path));
   if (!existsSync(folder)) {
     throw new ConfigError(
@@ -56,6 +70,11 @@ function assertSqliteFolder(path: string): void {
       `the folder ${folder} of the SQLite database ${path} does not exist: create it, or point ROTOR_DATABASE_URL at a file in an existing folder`,
     );
   }
+}
+
+/** Whether an SQLite location is a plain file path (not `:memory:` nor a `file:` URI). */
+function isFilePath(path: string): boolean {
+  return path !== ':memory:' && !path.startsWith('file:');
 }
 
 /** One round trip, so an unreachable server is reported as such, naming the URL (no password). */

@@ -64,6 +64,13 @@ export interface Store {
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
+  /**
+   * The database's own clock, in milliseconds since the epoch (PostgreSQL `clock_timestamp()`), for
+   * decisions that compare times other instances wrote: one clock for every instance, so a lagging
+   * one cannot stretch the grace window (issue 15, item 2). Undefined where the database has no
+   * clock of its own apart from this process's (SQLite: one server process per file).
+   */
+  databaseNow(): Promise<number | undefined>;
   close(): Promise<void>;
   /**
    * Subscribes a cache to changes of session and user rows: this store's own writes, and other
@@ -121,7 +128,10 @@ export interface Store {
   findTokenByHash(hash: string): Promise<TokenRow | undefined>;
   /**
    * A token with its session and the session's user, in one read (the refresh path); undefined
-   * unless all three exist.
+   * unless all three exist. Holds the session's row until the transaction ends (PostgreSQL
+   * `FOR UPDATE OF sessions`; SQLite's write lock), so a revocation of the session and a rotation
+   * of its token are ordered: no refresh commits after a revocation it did not see (issue 15,
+   * item 4).
    */
   findTokenWithSession(hash: string): Promise<(SessionWithUser & { token: TokenRow }) | undefined>;
   /**

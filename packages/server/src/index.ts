@@ -37,6 +37,7 @@ export type {
 export { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, type Page, type PageRequest } from './lib/paging.js';
 export { assertPlainText, type PlainTextOptions } from './lib/plain-text.js';
 export type { SessionStateListener, ChangeWatch, ExternalChanges } from './store/changes.js';
+export { LISTENER_STALE_AFTER_MS } from './store/postgres/postgres-changes.js';
 export type { Database } from './store/schema.js';
 export type { SessionContext, SessionPolicy } from './sessions/context.js';
 export { startSession, type IssuedSession } from './sessions/start-session.js';

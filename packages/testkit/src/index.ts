@@ -1,12 +1,15 @@
 /**
- * `@rotor/testkit` (private): what Rotor's tests and benchmarks share, free loopback ports and
- * throwaway PostgreSQL servers, so each suite does not grow its own copy.
+ * `@rotor/testkit` (private): what Rotor's tests and benchmarks share, free loopback ports,
+ * throwaway PostgreSQL servers and a TCP proxy that cuts connections, so each suite does not grow
+ * its own copy.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+export { startTcpProxy, type ProxiedConnection, type TcpProxy } from './tcp-proxy.js';
 
 /** The folder of PostgreSQL's server binaries (initdb, pg_ctl), or undefined when none is installed. */
 export function findPostgresBin(): string | undefined {

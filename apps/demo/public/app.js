@@ -1,5 +1,6 @@
 // Rotor's demo page: the client SDK's browser bundle, and nothing else.
 import { createRotorClient } from './rotor-client.js';
+import { duration, Timeline, TRIGGERS } from './timeline.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -24,19 +25,54 @@ function showError(error) {
   $('error').textContent = error ? (error.message ?? String(error)) : '';
 }
 
-function seconds(ms) {
-  return `${Math.max(0, Math.ceil(ms / 1000))} s`;
+const timeline = new Timeline($('timeline'));
+
+/**
+ * Why the user is signed out, in words: the SDK's reason, and the server's `details.reason` (its
+ * `detail`) when the server said. `revokedHere` is set when this page revoked its own device.
+ */
+let revokedHere = false;
+function signOutMessage({ reason, detail }) {
+  if (reason === 'logout') return 'Signed out.';
+  if (reason === 'logout_all') return 'Signed out everywhere: every session of this account ended.';
+  if (reason === 'reuse_detected' || detail === 'reuse_detected')
+    return 'Signed out for safety: an old refresh token was used again (re-use detected), so the whole session was revoked.';
+  if (reason === 'expired') {
+    if (detail === 'max_age') return 'Signed out: the session reached its maximum lifetime.';
+    if (detail === 'idle' || detail === undefined)
+      return 'Signed out: idle too long. The session was not refreshed within its idle window.';
+  }
+  switch (detail) {
+    case 'revoked':
+      return revokedHere
+        ? 'Signed out: you revoked this device in the device list.'
+        : 'Signed out: this device was revoked from another device.';
+    case 'logout_all':
+      return 'Signed out: someone signed out everywhere from another device.';
+    case 'logout':
+      return 'Signed out: this session was signed out in another window.';
+    case 'password_changed':
+      return 'Signed out: the password was changed on another device.';
+    case 'session_limit':
+      return 'Signed out: a newer sign-in ended this least recently used session (too many devices).';
+    case 'admin':
+      return 'Signed out by an administrator.';
+    default:
+      return 'Signed out: the session was revoked.';
+  }
 }
+let signedOutBecause = 'Signed out.';
 
 let idleCheckDone = false;
 function tick() {
+  timeline.draw();
   const state = rotor.state;
   if (!state) return;
   const access = state.accessExpiresAt - Date.now();
   const refresh = state.refreshExpiresAt - Date.now();
-  $('access-countdown').textContent = access > 0 ? seconds(access) : 'expired';
+  $('access-countdown').textContent = access > 0 ? duration(access) : 'expired';
   $('access-countdown').classList.toggle('low', access < 10_000);
-  $('refresh-countdown').textContent = seconds(refresh);
+  $('refresh-countdown').textContent = duration(refresh);
   $('refresh-countdown').classList.toggle('low', refresh < 10_000);
   // The idle lifetime is over: ask the server, which ends the session and says why.
   if (refresh <= 0 && !idleCheckDone) {
@@ -47,9 +83,12 @@ function tick() {
 
 function render() {
   const state = rotor.state;
-  $('status').textContent = state ? '' : 'Signed out.';
+  $('status').textContent = state ? '' : signedOutBecause;
+  $('status').classList.toggle('ended', !state && signedOutBecause !== 'Signed out.');
+  $('timeline-section').hidden = timeline.tokens.length === 0;
   $('signed-out').hidden = Boolean(state);
   $('signed-in').hidden = !state;
+  $('devices-section').hidden = !state;
   if (state) {
     $('user-email').textContent = state.user.name
       ? `${state.user.name} (${state.user.email})`
@@ -78,16 +117,21 @@ function deviceItem(session) {
   const revoke = document.createElement('button');
   revoke.type = 'button';
   revoke.className = 'secondary';
-  revoke.textContent = 'Revoke';
+  // Revoking this very device is a sign-out of this page: the button says so.
+  revoke.textContent = session.current ? 'Sign out this device' : 'Revoke';
+  revoke.title = session.current
+    ? 'Revokes this session: its tokens die now, and this page is signed out'
+    : 'Revokes that session: its tokens die now, and its next call finds it signed out';
   revoke.setAttribute(
     'aria-label',
-    `Revoke ${name.textContent}${session.current ? ' (this device)' : ''}`,
+    session.current ? `Sign out this device (${name.textContent})` : `Revoke ${name.textContent}`,
   );
   revoke.dataset.sessionId = session.id;
   revoke.addEventListener('click', async () => {
     try {
+      revokedHere = session.current;
       await rotor.revokeSession(session.id);
-      log(`revoked device ${name.textContent}`);
+      log(`revoked device ${name.textContent}${session.current ? ' (this device)' : ''}`);
       if (session.current) await rotor.me().catch(() => {});
       await loadDevices();
     } catch (error) {
@@ -115,15 +159,42 @@ async function loadDevices(more = false) {
 }
 $('more-devices').addEventListener('click', () => void loadDevices(true));
 
+/** A path for the log: the page calls its own origin, so the origin says nothing. */
+function path(url) {
+  return url.startsWith(location.origin) ? url.slice(location.origin.length) : url;
+}
+
 rotor.subscribe((event) => {
-  if (event.type === 'signed-in')
-    log(`signed in; access token valid for ${seconds(event.state.accessExpiresAt - Date.now())}`);
-  if (event.type === 'refreshed')
-    log(
-      `refreshed: new access token for ${seconds(event.state.accessExpiresAt - Date.now())}, refresh token rotated`,
-    );
-  if (event.type === 'signed-out') log(`signed out: ${event.reason.replace('_', ' ')}`);
+  timeline.record(event);
+  switch (event.type) {
+    case 'signed-in':
+      revokedHere = false;
+      log(
+        `signed in: access token #1 for ${duration(event.state.accessExpiresAt - Date.now())}, ` +
+          `idle window ${duration(event.state.refreshExpiresAt - Date.now())}`,
+      );
+      break;
+    case 'token-refused':
+      log(`${event.method} ${path(event.url)} → 401 ${event.code}: refreshing`);
+      break;
+    case 'refreshed':
+      log(
+        `refreshed ${TRIGGERS[event.trigger] ?? event.trigger}: access token ` +
+          `#${timeline.count} for ${duration(event.state.accessExpiresAt - Date.now())}, ` +
+          `refresh token rotated, idle window slides to ${duration(event.state.refreshExpiresAt - Date.now())}`,
+      );
+      break;
+    case 'retrying':
+      log(`${event.method} ${path(event.url)} retried with access token #${timeline.count}`);
+      break;
+    case 'signed-out':
+      signedOutBecause = signOutMessage(event);
+      log(`${signedOutBecause} (${[event.reason, event.detail].filter(Boolean).join(': ')})`);
+      break;
+  }
+  if (event.type === 'token-refused' || event.type === 'retrying') return;
   render();
+  timeline.draw();
   if (event.type !== 'signed-out') void loadDevices();
 });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { freePort } from '@rotor/testkit';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -100,6 +100,16 @@ const signedIn = (page: Page) =>
 const signedOut = (page: Page) =>
   page.waitForSelector('#signed-out', { state: 'visible', timeout: 10_000 });
 const logText = (page: Page) => page.locator('#log').innerText();
+const statusText = (page: Page) => page.locator('#status').innerText();
+/** The timeline's access-token bars, oldest first: number and how long each was in use. */
+const bars = (page: Page) =>
+  page.locator('#timeline .access-bar').evaluateAll((nodes) =>
+    nodes.map((node) => ({
+      token: Number(node.getAttribute('data-token')),
+      livedMs: Number(node.getAttribute('data-lived-ms')),
+      live: node.classList.contains('live'),
+    })),
+  );
 
 /** Rotations and state of the user's sessions, read on the server. */
 async function serverView(email: string) {
@@ -134,26 +144,83 @@ describe.skipIf(!CHROMIUM)('the demo page in Chromium', () => {
     expect(await page.locator('#devices').innerText()).toContain('Test laptop');
     mkdirSync(SCREENSHOTS, { recursive: true });
     await page.setViewportSize({ width: 1000, height: 860 });
+    // docs/demo.png is taken by `npm run demo:screenshot` (apps/demo/scripts/screenshot.js).
     await page.screenshot({ path: join(SCREENSHOTS, 'signed-in.png') });
-    if (process.env.ROTOR_UPDATE_SCREENSHOT === '1') {
-      copyFileSync(join(SCREENSHOTS, 'signed-in.png'), join(process.cwd(), 'docs', 'demo.png'));
-    }
     await context.close();
   });
 
-  it('after the access token expires, the next call succeeds through a silent refresh', async () => {
+  it('after the access token expires, the next call succeeds through a silent refresh: the log shows 401 → refresh → retry, the timeline a second bar', async () => {
     const context = await browser.newContext();
     const page = await open(context);
     const email = await signUp(page);
     const before = await serverView(email);
-    await sleep(EXPIRED);
+    await page.locator('#timeline .access-bar').first().waitFor();
+    const first = await bars(page);
+    expect(first).toMatchObject([{ token: 1, live: true }]);
+    await sleep(1_000);
+    // The live bar grows as its token is lived.
+    expect((await bars(page))[0]!.livedMs).toBeGreaterThan(first[0]!.livedMs + 500);
+    await sleep(EXPIRED - 1_000);
     await page.getByRole('button', { name: 'Call the API (GET /auth/me)' }).click();
     await page.waitForFunction(() =>
       document.querySelector('#log')!.textContent!.includes('GET /auth/me → 200'),
     );
-    expect(await logText(page)).toMatch(/refreshed: new access token/);
+    // The log is newest first: read it oldest first, each step in the order it happened.
+    const lines = (await page.locator('#log li').allInnerTexts()).reverse();
+    const step = (pattern: RegExp) => lines.findIndex((line) => pattern.test(line));
+    const steps = [
+      step(/GET \/auth\/me → 401 token_expired/),
+      step(/refreshed after 401 token_expired: access token #2 for \d+ s, refresh token rotated/),
+      step(/GET \/auth\/me retried with access token #2/),
+      step(/GET \/auth\/me → 200/),
+    ];
+    expect(steps.every((index) => index >= 0)).toBe(true);
+    expect(steps).toEqual([...steps].sort((a, b) => a - b));
     expect((await serverView(email)).rotations).toBe(before.rotations + 1);
+    // The timeline: a second bar, live; the first ended expired; one refresh tick, after a 401.
+    await expect
+      .poll(async () => (await bars(page)).map((b) => [b.token, b.live]))
+      .toEqual([
+        [1, false],
+        [2, true],
+      ]);
+    expect(await page.locator('#timeline .refresh-tick').getAttribute('data-trigger')).toBe(
+      'token_expired',
+    );
+    expect(await page.locator('#timeline .refused-mark').textContent()).toContain(
+      '401 token_expired',
+    );
+    expect(await page.locator('#timeline .tl-expired').count()).toBe(1);
     await context.close();
+  });
+
+  it('with the default lifetimes, durations read as people say them: 14 min 59 s, 6 d 23 h', async () => {
+    const port = await freePort();
+    const defaults = await createServer(
+      loadConfig({
+        ROTOR_DATABASE_URL: `sqlite:${join(dir, 'defaults.db')}`,
+        ROTOR_PORT: String(port),
+      }),
+      { logger: false },
+    );
+    const url = await defaults.listen({ host: '127.0.0.1', port });
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(url);
+      await signUp(page);
+      // Not 899 s and 604799 s.
+      await expect
+        .poll(() => page.locator('#access-countdown').innerText())
+        .toMatch(/^1[45] min( \d{1,2} s)?$/);
+      expect(await page.locator('#refresh-countdown').innerText()).toMatch(/^(6 d 23 h|7 d)$/);
+      expect(await logText(page)).toMatch(/access token #1 for 1[45] min.*idle window [67] d/);
+      const ends = await page.locator('#timeline .tl-window-text').textContent();
+      expect(ends).toMatch(/^ends in (6 d 23 h|7 d) →$/);
+    } finally {
+      await context.close();
+      await defaults.close();
+    }
   });
 
   it('two tabs whose access tokens expired call at once: both stay signed in, one rotation, no re-use', async () => {
@@ -191,7 +258,8 @@ describe.skipIf(!CHROMIUM)('the demo page in Chromium', () => {
     await signedIn(second);
     await first.getByRole('button', { name: 'Sign out', exact: true }).click();
     await signedOut(second);
-    expect(await logText(second)).toContain('signed out: logout');
+    expect(await logText(second)).toContain('Signed out. (logout)');
+    expect(await statusText(second)).toBe('Signed out.');
     await second.reload();
     await signedOut(second);
     await context.close();
@@ -284,8 +352,58 @@ describe.skipIf(!CHROMIUM)('the demo page in Chromium', () => {
     );
     await laptopPage.getByRole('button', { name: 'Call the API (GET /auth/me)' }).click();
     await signedOut(laptopPage);
-    expect(await logText(laptopPage)).toContain('signed out: revoked');
+    expect(await logText(laptopPage)).toContain('revoked from another device. (revoked: revoked)');
+    expect(await statusText(laptopPage)).toBe(
+      'Signed out: this device was revoked from another device.',
+    );
+    // The timeline stays, frozen at the end of the session.
+    expect(await laptopPage.locator('#timeline-section').isVisible()).toBe(true);
+    expect(await laptopPage.locator('#timeline .tl-window-text').textContent()).toBe(
+      'session ended',
+    );
     await signedIn(phonePage);
+    await Promise.all([phone.close(), laptop.close()]);
+  });
+
+  it("the current device's revoke button says it signs this device out, and does", async () => {
+    const context = await browser.newContext();
+    const page = await open(context);
+    const email = await signUp(page);
+    await page.reload();
+    await signedIn(page);
+    const own = page.locator('#devices li', { hasText: 'this device' }).getByRole('button');
+    await expect.poll(() => own.innerText()).toBe('Sign out this device');
+    // The device name the server gave it, from its user agent.
+    expect(await own.getAttribute('aria-label')).toMatch(/^Sign out this device \(.+\)$/);
+    expect(await page.locator('#devices-note').innerText()).toMatch(/Sign out this device/);
+    await own.click();
+    await signedOut(page);
+    expect(await statusText(page)).toBe('Signed out: you revoked this device in the device list.');
+    expect((await serverView(email)).sessions.map((s) => s.revoked_reason)).toEqual(['revoked']);
+    await context.close();
+  });
+
+  it('signing out everywhere says so here, and the other device says why on its next call', async () => {
+    const phone = await browser.newContext();
+    const laptop = await browser.newContext();
+    const phonePage = await open(phone);
+    const email = await signUp(phonePage);
+    const laptopPage = await open(laptop);
+    await signIn(laptopPage, email, 'Laptop');
+    await phonePage.getByRole('button', { name: 'Sign out everywhere' }).click();
+    await signedOut(phonePage);
+    expect(await statusText(phonePage)).toBe(
+      'Signed out everywhere: every session of this account ended.',
+    );
+    expect(await logText(phonePage)).toContain(
+      'Signed out everywhere: every session of this account ended. (logout_all)',
+    );
+    await laptopPage.getByRole('button', { name: 'Call the API (GET /auth/me)' }).click();
+    await signedOut(laptopPage);
+    expect(await statusText(laptopPage)).toBe(
+      'Signed out: someone signed out everywhere from another device.',
+    );
+    expect(await logText(laptopPage)).toContain('from another device. (revoked: logout_all)');
     await Promise.all([phone.close(), laptop.close()]);
   });
 });

@@ -33,7 +33,12 @@ export function attachRotor<T extends AxiosInstance>(instance: T, client: RotorC
     ) {
       throw error;
     }
-    if (!(await config._rotorAuth.refused())) throw error;
+    const refusal = {
+      code,
+      method: (config.method ?? 'get').toUpperCase(),
+      url: instance.getUri(config),
+    };
+    if (!(await config._rotorAuth.refused(refusal))) throw error;
     config._rotorRetried = true;
     return instance.request(config);
   });

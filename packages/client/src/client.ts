@@ -5,12 +5,15 @@ import type {
   AuthState,
   Delivery,
   PageOptions,
+  RefreshTrigger,
   RotorClientOptions,
   RotorEvent,
   RotorSession,
   RotorSessionPage,
   RotorUser,
+  SessionEndReason,
   SignOutReason,
+  TokenRefusal,
   TokenResponse,
 } from './types.js';
 
@@ -24,9 +27,10 @@ export interface RequestAuth {
   /**
    * Call on a `401 token_expired` or `invalid_token` for this request. Refreshes only if no new
    * token has arrived since the request was sent (here or from another tab); true when one retry
-   * with the current token is worth making.
+   * with the current token is worth making. Given the refusal, subscribers hear `token-refused`,
+   * the refresh's trigger is its code, and `retrying` follows when the answer is true.
    */
-  refused(): Promise<boolean>;
+  refused(refusal?: TokenRefusal): Promise<boolean>;
 }
 
 /** The Rotor client: see {@link createRotorClient}. */
@@ -66,7 +70,11 @@ export interface RotorClient {
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** Turns refreshing shortly before expiry on or off (off: refresh only when a call needs it). */
   setAutoRefresh(on: boolean): void;
-  /** Tells `listener` about sign-in, refresh and sign-out; returns the unsubscribe function. */
+  /**
+   * Tells `listener` about sign-in, refresh (and what started it), sign-out (and why), and a
+   * refused request's refresh and retry; returns the unsubscribe function.
+   * @example rotor.subscribe((e) => e.type === 'signed-out' && console.log(e.reason, e.detail));
+   */
   subscribe(listener: (event: RotorEvent) => void): () => void;
   /** The current session, or null when signed out. */
   readonly state: AuthState | null;
@@ -93,6 +101,18 @@ const REASONS: Record<string, SignOutReason> = {
   session_revoked: 'revoked',
   refresh_token_reused: 'reuse_detected',
 };
+
+/** Why the server ended the session, when its refusal says (`details.reason`, docs/api.md). */
+function endReason(error: RotorClientError): SessionEndReason | undefined {
+  const reason = (error.details as { reason?: unknown } | undefined)?.reason;
+  return typeof reason === 'string' ? (reason as SessionEndReason) : undefined;
+}
+
+/** The method and URL of a request, for the events of its refusal and retry. */
+function describeRequest(input: RequestInfo | URL, init: RequestInit) {
+  const method = (init.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+  return { method, url: input instanceof Request ? input.url : String(input) };
+}
 
 /**
  * Creates a client for one Rotor server. The access token lives in memory only; the refresh token
@@ -134,16 +154,23 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
   }
 
   /** Adopts a state, from a response here or from another tab. */
-  function adopt(next: AuthState, token: string | null): void {
+  function adopt(next: AuthState, token: string | null, trigger: RefreshTrigger): void {
     const wasSignedIn = state !== null;
     state = next;
     accessToken = token;
     version += 1;
     schedule();
-    emit({ type: wasSignedIn ? 'refreshed' : 'signed-in', state: next });
+    emit(
+      wasSignedIn
+        ? { type: 'refreshed', state: next, trigger }
+        : { type: 'signed-in', state: next },
+    );
   }
 
-  async function apply(response: TokenResponse): Promise<AuthState> {
+  async function apply(
+    response: TokenResponse,
+    trigger: RefreshTrigger = 'manual',
+  ): Promise<AuthState> {
     // Lifetimes are counted from this device's clock when the answer arrived, so a device whose
     // clock is hours off still refreshes on time.
     const receivedAt = now();
@@ -154,25 +181,35 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
       accessExpiresAt: receivedAt + response.expiresIn * 1000,
       refreshExpiresAt: receivedAt + response.refreshExpiresIn * 1000,
     };
-    adopt(next, response.accessToken ?? null);
+    adopt(next, response.accessToken ?? null, trigger);
     tabs?.post({ type: 'state', state: next, accessToken });
     return next;
   }
 
-  async function signOut(reason: SignOutReason, tell = true): Promise<void> {
+  async function signOut(
+    reason: SignOutReason,
+    detail?: SessionEndReason,
+    tell = true,
+  ): Promise<void> {
     const wasSignedIn = state !== null;
     state = null;
     accessToken = null;
     version += 1;
     clearTimeout(timer);
     if (delivery === 'body') await storage.delete();
-    if (tell) tabs?.post({ type: 'signed-out', reason });
-    if (wasSignedIn) emit({ type: 'signed-out', reason });
+    if (tell) tabs?.post({ type: 'signed-out', reason, ...(detail && { detail }) });
+    if (wasSignedIn) emit({ type: 'signed-out', reason, ...(detail && { detail }) });
   }
 
   function onTabMessage(message: TabMessage): void {
-    if (message.type === 'state') adopt(message.state as AuthState, message.accessToken);
-    else void signOut(message.reason as SignOutReason, false);
+    if (message.type === 'state')
+      adopt(message.state as AuthState, message.accessToken, 'other-tab');
+    else
+      void signOut(
+        message.reason as SignOutReason,
+        message.detail as SessionEndReason | undefined,
+        false,
+      );
   }
 
   function margin(current: AuthState): number {
@@ -188,7 +225,7 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     timer = setTimeout(() => {
       // A failure other than a dead session (network, 429, 503) tries again: when the server's
       // Retry-After says, else shortly. Retrying a 429 sooner only earns more 429s.
-      refresh().catch((error: unknown) => {
+      refresh('scheduled').catch((error: unknown) => {
         timer = setTimeout(schedule, retryDelay(error));
         (timer as { unref?: () => void }).unref?.();
       });
@@ -222,7 +259,7 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     }
   }
 
-  async function refreshOnce(seen: number): Promise<boolean> {
+  async function refreshOnce(seen: number, trigger: RefreshTrigger): Promise<boolean> {
     // Another tab refreshed while this one waited for the lock: take its token, skip the network.
     if (version !== seen && state && state.accessExpiresAt - now() > 1_000) return true;
     let body: string | undefined;
@@ -240,21 +277,22 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
       { 'token-delivery': delivery },
     );
     if (response.ok) {
-      await apply((await response.json()) as TokenResponse);
+      await apply((await response.json()) as TokenResponse, trigger);
       return true;
     }
     const error = await readError(response);
     if (response.status === 401) {
-      await signOut(REASONS[error.code] ?? 'expired');
+      await signOut(REASONS[error.code] ?? 'expired', endReason(error));
       return false;
     }
     throw error;
   }
 
-  function refresh(): Promise<boolean> {
+  /** Concurrent calls share one refresh; the first caller's trigger is the one reported. */
+  function refresh(trigger: RefreshTrigger): Promise<boolean> {
     if (!refreshing) {
       const seen = version;
-      const run = () => refreshOnce(seen);
+      const run = () => refreshOnce(seen, trigger);
       refreshing = (tabs ? tabs.withLock(run) : run()).finally(() => {
         refreshing = null;
       });
@@ -273,12 +311,18 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     const sentVersion = version;
     return {
       token: delivery === 'cookies' ? null : accessToken,
-      refused: () => (version === sentVersion ? refresh() : Promise.resolve(state !== null)),
+      async refused(refusal) {
+        if (refusal) emit({ type: 'token-refused', ...refusal });
+        const trigger = refusal?.code === 'invalid_token' ? 'invalid_token' : 'token_expired';
+        const retry = version === sentVersion ? await refresh(trigger) : state !== null;
+        if (retry && refusal) emit({ type: 'retrying', method: refusal.method, url: refusal.url });
+        return retry;
+      },
     };
   }
 
   async function authorize(): Promise<RequestAuth> {
-    if (state && state.accessExpiresAt - now() <= margin(state)) await refresh();
+    if (state && state.accessExpiresAt - now() <= margin(state)) await refresh('due');
     return stamp();
   }
 
@@ -292,7 +336,7 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     init: RequestInit = {},
   ): Promise<Response> {
     if (state && autoRefresh && state.accessExpiresAt - now() <= 0)
-      await refresh().catch(() => false);
+      await refresh('due').catch(() => false);
     const retry = input instanceof Request ? input.clone() : input;
     const replayable =
       !(init.body instanceof ReadableStream) && !(input instanceof Request && input.body);
@@ -306,14 +350,16 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     const first = stamp();
     const response = await send(input, first);
     if (response.status !== 401 || !state) return response;
-    const { code } = await readError(response);
+    const error = await readError(response);
+    const { code } = error;
     if (code === 'session_revoked' || code === 'session_expired') {
-      await signOut(code === 'session_revoked' ? 'revoked' : 'expired');
+      await signOut(code === 'session_revoked' ? 'revoked' : 'expired', endReason(error));
       return response;
     }
     if ((code !== 'token_expired' && code !== 'invalid_token') || !replayable) return response;
     // At most one refresh and one retry, never a loop.
-    return (await first.refused()) ? send(retry, stamp()) : response;
+    const refusal = { code, ...describeRequest(input, init) };
+    return (await first.refused(refusal)) ? send(retry, stamp()) : response;
   }
 
   async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
@@ -351,7 +397,7 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     async restore() {
       if (state) return state.user;
       if (delivery === 'body' && !(await storage.get())) return null;
-      return (await refresh()) ? ((state as AuthState | null)?.user ?? null) : null;
+      return (await refresh('manual')) ? ((state as AuthState | null)?.user ?? null) : null;
     },
     async logout() {
       const body = delivery === 'body' ? await storage.get() : null;
@@ -372,7 +418,8 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
       try {
         await api('/auth/logout-all', { method: 'POST' });
       } finally {
-        await signOut('logout');
+        // Its own reason: the page can say "signed out everywhere", not a plain sign-out.
+        await signOut('logout_all');
       }
     },
     me: () => api('/auth/me'),
@@ -380,7 +427,7 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     revokeSession: (id) => api(`/auth/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' }),
     getAccessToken: async () => (await authorize()).token,
     authorize,
-    refresh,
+    refresh: () => refresh('manual'),
     fetch: authorizedFetch,
     setAutoRefresh(on) {
       autoRefresh = on;

@@ -5,18 +5,21 @@ export class RotorClientError extends Error {
   readonly status: number;
   /** Seconds to wait before trying again, from the answer's `Retry-After` (429, 503), if any. */
   readonly retryAfter: number | undefined;
+  /** The answer's `details`, if any: the field at fault, or why a session ended (`reason`). */
+  readonly details: unknown;
 
   constructor(
     code: string,
     status: number,
     message: string,
-    options?: { cause?: unknown; retryAfter?: number },
+    options?: { cause?: unknown; retryAfter?: number; details?: unknown },
   ) {
     super(message, options);
     this.name = 'RotorClientError';
     this.code = code;
     this.status = status;
     this.retryAfter = options?.retryAfter;
+    this.details = options?.details;
   }
 }
 
@@ -32,14 +35,21 @@ function parseRetryAfter(value: string | null, now: number): number | undefined 
 export async function readError(response: Response): Promise<RotorClientError> {
   let code = 'http_error';
   let message = `HTTP ${response.status}`;
+  let details: unknown;
   try {
-    const body = (await response.clone().json()) as { error?: unknown; message?: unknown };
+    const body = (await response.clone().json()) as {
+      error?: unknown;
+      message?: unknown;
+      details?: unknown;
+    };
     if (typeof body.error === 'string') code = body.error;
     if (typeof body.message === 'string') message = body.message;
+    details = body.details;
   } catch {
     // not JSON: keep the status
   }
   return new RotorClientError(code, response.status, message, {
     retryAfter: parseRetryAfter(response.headers.get('retry-after'), Date.now()),
+    details,
   });
 }

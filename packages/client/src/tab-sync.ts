@@ -1,7 +1,7 @@
 /** Messages between tabs of one origin. */
 export type TabMessage =
   | { type: 'state'; state: unknown; accessToken: string | null }
-  | { type: 'signed-out'; reason: string };
+  | { type: 'signed-out'; reason: string; detail?: string };
 
 export interface TabSync {
   /** Runs `fn` while holding the refresh lock of all tabs, or without it after `timeoutMs`. */

@@ -1,8 +1,43 @@
 /** How tokens travel (API.md, "Token delivery"). */
 export type Delivery = 'split' | 'cookies' | 'body';
 
-/** Why the client signed out. */
-export type SignOutReason = 'logout' | 'expired' | 'revoked' | 'reuse_detected';
+/**
+ * Why the client signed out: `logout` and `logout_all` were asked for here (or in another tab);
+ * the others were found out from the server. {@link SessionEndReason} says more when it knows.
+ */
+export type SignOutReason = 'logout' | 'logout_all' | 'expired' | 'revoked' | 'reuse_detected';
+
+/**
+ * Why the server ended the session, from `details.reason` of `401 session_revoked` or
+ * `session_expired` (docs/api.md, "Why a session ended"): `logout_all` is "signed out everywhere",
+ * `revoked` "revoked from another device", `idle` "unused for longer than the refresh lifetime".
+ */
+export type SessionEndReason =
+  | 'logout'
+  | 'logout_all'
+  | 'revoked'
+  | 'reuse_detected'
+  | 'admin'
+  | 'password_changed'
+  | 'session_limit'
+  | 'idle'
+  | 'max_age';
+
+/**
+ * What started a refresh: the timer shortly before expiry (`scheduled`), a call that found the
+ * access token expiring (`due`), a `401` refusing the access token (`token_expired`,
+ * `invalid_token`), {@link RotorClient.refresh} or `restore()` (`manual`), or another tab's refresh
+ * taken over (`other-tab`).
+ */
+export type RefreshTrigger =
+  'scheduled' | 'due' | 'token_expired' | 'invalid_token' | 'manual' | 'other-tab';
+
+/** A request whose access token was refused with `401 token_expired` or `invalid_token`. */
+export interface TokenRefusal {
+  code: string;
+  method: string;
+  url: string;
+}
 
 export interface RotorUser {
   id: string;
@@ -45,10 +80,18 @@ export interface AuthState {
   refreshExpiresAt: number;
 }
 
+/**
+ * What {@link RotorClient.subscribe} hears. A silent refresh of a refused request is, in order:
+ * `token-refused` (the `401`), `refreshed` (trigger `token_expired`), `retrying` (the request again).
+ */
 export type RotorEvent =
   | { type: 'signed-in'; state: AuthState }
-  | { type: 'refreshed'; state: AuthState }
-  | { type: 'signed-out'; reason: SignOutReason };
+  | { type: 'refreshed'; state: AuthState; trigger: RefreshTrigger }
+  | { type: 'signed-out'; reason: SignOutReason; detail?: SessionEndReason }
+  /** A `401 token_expired` or `invalid_token` for a request: a refresh (or a newer token) follows. */
+  | ({ type: 'token-refused' } & TokenRefusal)
+  /** The refused request is sent once more, with the current access token. */
+  | { type: 'retrying'; method: string; url: string };
 
 /** Keeps the refresh token in `body` delivery: a file for a CLI, secure storage on mobile. */
 export interface TokenStorage {

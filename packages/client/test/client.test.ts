@@ -105,13 +105,39 @@ describe('@rotor/client against a real Rotor (body delivery)', () => {
     expect((await client.me()).user).toBeTruthy();
   });
 
-  it('a 401 token_expired triggers one refresh and one retry of the original request', async () => {
+  it('a 401 token_expired triggers one refresh and one retry of the original request, each told to subscribers as it happens', async () => {
     const { client, events } = await signedInClient();
     await sleep(EXPIRED);
     const response = await client.fetch(`${base}/auth/me`);
     expect(response.status).toBe(200);
-    expect(events.map((e) => e.type)).toEqual(['signed-in', 'refreshed']);
+    expect(events.map((e) => e.type)).toEqual([
+      'signed-in',
+      'token-refused',
+      'refreshed',
+      'retrying',
+    ]);
+    expect(events[1]).toEqual({
+      type: 'token-refused',
+      code: 'token_expired',
+      method: 'GET',
+      url: `${base}/auth/me`,
+    });
+    expect(events[2]).toMatchObject({ type: 'refreshed', trigger: 'token_expired' });
+    expect(events[3]).toEqual({ type: 'retrying', method: 'GET', url: `${base}/auth/me` });
     expect(await rotations(client.state!.sessionId)).toBe(1);
+  });
+
+  it('tells what started each refresh: refresh() is manual, the timer scheduled, a call for an expiring token due', async () => {
+    let offset = 0;
+    const { client, events } = await signedInClient({ now: () => Date.now() + offset });
+    const triggers = () => events.flatMap((e) => (e.type === 'refreshed' ? [e.trigger] : []));
+    expect(await client.refresh()).toBe(true);
+    client.setAutoRefresh(true);
+    await expect.poll(() => triggers().length, { timeout: 3_000 }).toBe(2);
+    client.setAutoRefresh(false);
+    offset = 1_500; // the token now looks within its refresh margin
+    await client.getAccessToken();
+    expect(triggers()).toEqual(['manual', 'scheduled', 'due']);
   });
 
   it('single flight: 20 parallel calls after expiry share 1 refresh, counted on the server', async () => {
@@ -151,14 +177,32 @@ describe('@rotor/client against a real Rotor (body delivery)', () => {
     await other.revokeSession(client.state!.sessionId);
     const response = await client.fetch(`${base}/auth/me`);
     expect(response.status).toBe(401);
-    expect(events.at(-1)).toEqual({ type: 'signed-out', reason: 'revoked' });
+    expect(events.at(-1)).toEqual({ type: 'signed-out', reason: 'revoked', detail: 'revoked' });
+  });
+
+  it('signs out with reason logout_all after signing out everywhere; the other devices hear detail logout_all', async () => {
+    const { client, events, email } = await signedInClient();
+    const other = createRotorClient({ baseUrl: base, delivery: 'body', autoRefresh: false });
+    clients.push(other);
+    const otherEvents: RotorEvent[] = [];
+    other.subscribe((event) => otherEvents.push(event));
+    await other.login({ email, password: PASSWORD });
+    await client.logoutAll();
+    expect(events.at(-1)).toEqual({ type: 'signed-out', reason: 'logout_all' });
+    // Its refresh token is dead: the refresh says why, and the device tells its user.
+    expect(await other.refresh()).toBe(false);
+    expect(otherEvents.at(-1)).toEqual({
+      type: 'signed-out',
+      reason: 'revoked',
+      detail: 'logout_all',
+    });
   });
 
   it('signs out with reason expired after the idle lifetime', async () => {
     const { client, events } = await signedInClient();
     await sleep(4_200);
     expect(await client.refresh()).toBe(false);
-    expect(events.at(-1)).toEqual({ type: 'signed-out', reason: 'expired' });
+    expect(events.at(-1)).toEqual({ type: 'signed-out', reason: 'expired', detail: 'idle' });
   });
 
   it('signs out with reason reuse_detected when a stale copy of its token is replayed', async () => {
@@ -191,13 +235,18 @@ describe('@rotor/client against a real Rotor (body delivery)', () => {
 
   it('the axios adapter adds the token, and on 401 token_expired refreshes once and retries', async () => {
     let offset = 0;
-    const { client } = await signedInClient({ now: () => Date.now() + offset });
+    const { client, events } = await signedInClient({ now: () => Date.now() + offset });
     const http = attachRotor(axios.create({ baseURL: base }), client);
     expect((await http.get('/auth/me')).status).toBe(200);
     await sleep(EXPIRED);
     offset = -5_000; // the client's clock falls behind: it believes its token is still fresh
     const response = await http.get('/auth/me');
     expect(response.status).toBe(200);
+    expect(events.slice(1)).toMatchObject([
+      { type: 'token-refused', code: 'token_expired', method: 'GET', url: `${base}/auth/me` },
+      { type: 'refreshed', trigger: 'token_expired' },
+      { type: 'retrying', method: 'GET', url: `${base}/auth/me` },
+    ]);
     expect(await rotations(client.state!.sessionId)).toBe(1);
   });
 

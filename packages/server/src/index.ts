@@ -48,7 +48,11 @@ export {
   revokeUserSession,
   revokeAllUserSessions,
 } from './sessions/end-sessions.js';
-export { assertSessionActive, sessionEndsAt } from './sessions/session-state.js';
+export {
+  assertSessionActive,
+  sessionEndsAt,
+  type SessionEndReason,
+} from './sessions/session-state.js';
 export { hashRefreshToken, deriveSuccessor, generateRefreshToken } from './tokens/refresh-token.js';
 export { ACCESS_TOKEN_TYPE, type AccessTokenClaims } from './tokens/access-token.js';
 export { normalizeEmail } from './accounts/email.js';

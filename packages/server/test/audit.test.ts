@@ -156,6 +156,53 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it('sign out everywhere over HTTP is recorded as logout_all, not as a logout of each session', async () => {
+      const { app } = await startTestServer(dir, {}, dialect.name);
+      try {
+        const from = { remoteAddress: '203.0.113.9', headers: { 'user-agent': 'AuditTest/3.0' } };
+        await app.inject({
+          method: 'POST',
+          url: '/auth/register',
+          payload: { email: 'everywhere@example.com', password: PASSWORD },
+        });
+        const signIn = async () =>
+          (
+            await app.inject({
+              method: 'POST',
+              url: '/auth/login',
+              headers: { 'token-delivery': 'body' },
+              payload: { email: 'everywhere@example.com', password: PASSWORD },
+            })
+          ).json() as { accessToken: string };
+        await signIn();
+        const caller = await signIn();
+        const signedOut = await app.inject({
+          method: 'POST',
+          url: '/auth/logout-all',
+          ...from,
+          headers: { ...from.headers, authorization: `Bearer ${caller.accessToken}` },
+        });
+        expect(signedOut.statusCode).toBe(204);
+        const reader = await signIn();
+        const events = (
+          await app.inject({
+            method: 'GET',
+            url: '/auth/events',
+            headers: { authorization: `Bearer ${reader.accessToken}` },
+          })
+        ).json().events as Event[];
+        expect(events.map((e) => e.type)).toEqual([
+          'login_succeeded',
+          'logout_all',
+          'login_succeeded',
+          'login_succeeded',
+        ]);
+        expect(events[1]).toMatchObject({ ip: '203.0.113.9', userAgent: 'AuditTest/3.0' });
+      } finally {
+        await app.close();
+      }
+    });
+
     it('revoking a session twice records one session_revoked event, and tells the second call it changed nothing', async () => {
       const url = await newDatabaseUrl(dialect.name, dir);
       const rotor = await createRotor(loadConfig({ ROTOR_DATABASE_URL: url }));

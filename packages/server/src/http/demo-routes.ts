@@ -38,7 +38,7 @@ export async function demoRoutes(app: FastifyInstance, { dir }: { dir: string })
   });
   const index = file('index.html');
   const assets = new Map(
-    ['app.js', 'style.css', 'rotor-client.js'].map((name) => [name, file(name)]),
+    ['app.js', 'timeline.js', 'style.css', 'rotor-client.js'].map((name) => [name, file(name)]),
   );
 
   app.get('/', HIDDEN, async (_request, reply) =>

@@ -1,9 +1,9 @@
 import type { Delivery } from '../config/load-config.js';
-import { RotorError, type RotorErrorCode } from '../errors.js';
+import { RotorError } from '../errors.js';
 import type { SessionRow, Store, TokenRow, UserRow } from '../store/store.js';
 import { deriveSuccessor, hashRefreshToken, isRefreshTokenShape } from '../tokens/refresh-token.js';
 import type { ClientInfo, SessionContext } from './context.js';
-import { sessionEndsAt } from './session-state.js';
+import { sessionEndsAt, sessionExpired, sessionRevoked } from './session-state.js';
 import type { IssuedSession } from './start-session.js';
 
 type Decision =
@@ -16,7 +16,7 @@ type Decision =
       refreshExpiresAt: number;
       rotated: boolean;
     }
-  | { ok: false; code: RotorErrorCode; message: string };
+  | { ok: false; error: RotorError };
 
 /**
  * How far a racer's chain is followed to its live tip. Each link is a rotation inside one grace
@@ -68,7 +68,7 @@ export async function rotateRefreshToken(
     throw new RotorError('invalid_token', 'The refresh token is not valid.');
   }
   const decision = await ctx.store.transaction((tx) => decide(ctx, tx, input.refreshToken, input));
-  if (!decision.ok) throw new RotorError(decision.code, decision.message);
+  if (!decision.ok) throw decision.error;
   return {
     session: decision.session,
     user: decision.user,
@@ -106,21 +106,12 @@ async function decide(
   // client's token at /auth/refresh (no clientId), which would skip the client authentication that
   // RFC 6749 §6 requires of a confidential client's refresh.
   if (!token || !session || session.client_id !== (input.clientId ?? null)) {
-    return { ok: false, code: 'invalid_token', message: 'The refresh token is not valid.' };
+    return { ok: false, error: new RotorError('invalid_token', 'The refresh token is not valid.') };
   }
-  if (session.revoked_at !== null) {
-    return {
-      ok: false,
-      code: 'session_revoked',
-      message: 'This session was signed out or revoked; sign in again.',
-    };
-  }
+  // The holder of one of the session's tokens learns why it ended (details.reason), nobody else.
+  if (session.revoked_at !== null) return { ok: false, error: sessionRevoked(session) };
   if (sessionEndsAt(session) <= now || (token.rotated_at === null && token.expires_at <= now)) {
-    return {
-      ok: false,
-      code: 'session_expired',
-      message: 'This session has expired; sign in again.',
-    };
+    return { ok: false, error: sessionExpired(session, now) };
   }
   // Read inside the transaction: once it commits, nothing but signing is left that could fail and
   // turn a committed rotation into an error response.
@@ -128,8 +119,7 @@ async function decide(
   if (!user) {
     return {
       ok: false,
-      code: 'session_revoked',
-      message: 'The account of this session no longer exists.',
+      error: new RotorError('session_revoked', 'The account of this session no longer exists.'),
     };
   }
 
@@ -189,9 +179,10 @@ async function decide(
   if (await tx.revokeSession(session.id, now, 'reuse_detected')) await input.reused?.(tx, session);
   return {
     ok: false,
-    code: 'refresh_token_reused',
-    message:
+    error: new RotorError(
+      'refresh_token_reused',
       'This refresh token was already used; the session has been revoked for safety. Sign in again.',
+    ),
   };
 }
 

@@ -334,17 +334,11 @@ export class KyselyStore implements Store {
         'user_tokens.successor_hash as token_successor_hash',
       ])
       .where('user_tokens.token_hash', '=', hash);
-    if (isPostgres(this.#db as Kysely<unknown>)) {
-      query = query.forUpdate(['sessions']);
-    } else {
-      // SQLite locks the whole database for a writer: a write that changes nothing takes that lock
-      // now, so no other process (the CLI's revoke) commits between this read and the rotation.
-      await this.#db
-        .updateTable('user_tokens')
-        .set({ token_hash: hash })
-        .where('token_hash', '=', hash)
-        .execute();
-    }
+    // SQLite needs no lock: the server's transactions run one at a time on its one connection, and
+    // a transaction that has read cannot write once another process (the CLI's revoke) committed
+    // after its read (WAL: SQLITE_BUSY_SNAPSHOT, at once, without the busy wait), so a rotation
+    // never commits over a revocation it did not see; it answers 503 and nothing changes.
+    if (isPostgres(this.#db as Kysely<unknown>)) query = query.forUpdate(['sessions']);
     const row = await query.executeTakeFirst();
     if (!row) return undefined;
     const {

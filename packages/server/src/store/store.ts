@@ -129,9 +129,9 @@ export interface Store {
   /**
    * A token with its session and the session's user, in one read (the refresh path); undefined
    * unless all three exist. Holds the session's row until the transaction ends (PostgreSQL
-   * `FOR UPDATE OF sessions`; SQLite's write lock), so a revocation of the session and a rotation
-   * of its token are ordered: no refresh commits after a revocation it did not see (issue 15,
-   * item 4).
+   * `FOR UPDATE OF sessions`; on SQLite a read transaction cannot write over a newer commit), so a
+   * revocation of the session and a rotation of its token are ordered: no refresh commits after a
+   * revocation it did not see (issue 15, item 4).
    */
   findTokenWithSession(hash: string): Promise<(SessionWithUser & { token: TokenRow }) | undefined>;
   /**

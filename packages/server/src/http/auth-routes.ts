@@ -18,6 +18,8 @@ import {
   type TokenSource,
 } from './delivery.js';
 import { presentEvent, presentSession, presentUser } from './presenters.js';
+import { BODIES, ref } from './response-schemas.js';
+import { ACCESS_TOKEN_ERRORS, type RouteAnswers } from './route-answers.js';
 
 const registerBody = {
   type: 'object',
@@ -107,15 +109,30 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
   // The OpenAPI document (openapi.ts) shows which routes need an access token, and how to send it.
   const security: Record<string, string[]>[] = [{ bearer: [] }, { accessCookie: [] }];
   const protectedRoute = { preHandler: authenticate(rotor), schema: { security } };
-  const pagedRoute = {
+  /** A protected route's answers: its own, and the refusals of `authenticate`. */
+  const signedIn = (answers: RouteAnswers): { answers: RouteAnswers } => ({
+    answers: { ...answers, errors: [...ACCESS_TOKEN_ERRORS, ...(answers.errors ?? [])] },
+  });
+  // A bad `limit` or `cursor` is `invalid_request` (lib/paging.ts).
+  const pagedRoute = (body: object) => ({
     ...protectedRoute,
     attachValidation: true,
     schema: { security, querystring: pageQuerystring },
-  };
+    config: signedIn({ success: { 200: body }, errors: ['invalid_request'] }),
+  });
 
   app.post<{ Body: RegisterBody }>(
     '/auth/register',
-    { schema: { body: registerBody } },
+    {
+      schema: { body: registerBody },
+      // The policy and the plain-text rule refuse fields (accounts.ts); sign-ups count per address.
+      config: {
+        answers: {
+          success: { 201: BODIES.registered },
+          errors: ['invalid_request', 'email_taken', 'rate_limited', 'unavailable'],
+        },
+      },
+    },
     async (request, reply) => {
       const user = await rotor.register({ ...request.body, ...client(request) });
       return reply.code(201).send({ user: presentUser(user) });
@@ -124,7 +141,23 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
 
   app.post<{ Body: LoginBody }>(
     '/auth/login',
-    { schema: { body: loginBody } },
+    {
+      schema: { body: loginBody },
+      // `session_revoked`: every session of the account ended while the password was checked
+      // (start-session.ts).
+      config: {
+        answers: {
+          success: { 200: ref('TokenResponse') },
+          errors: [
+            'invalid_request',
+            'invalid_credentials',
+            'session_revoked',
+            'rate_limited',
+            'unavailable',
+          ],
+        },
+      },
+    },
     async (request, reply) => {
       const delivery = requestedDelivery(request) ?? 'split';
       const info = client(request);
@@ -144,7 +177,28 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
 
   app.post<{ Body: RefreshBody }>(
     '/auth/refresh',
-    { schema: { body: refreshBody }, config: CSRF_ROUTE },
+    {
+      schema: { body: refreshBody },
+      // The refusals of the rotation (rotate-refresh-token.ts) and of the delivery rule
+      // (`invalid_request`, delivery.ts); the per-session and per-address refresh limits.
+      config: {
+        ...CSRF_ROUTE,
+        answers: {
+          success: { 200: ref('TokenResponse') },
+          errors: [
+            'invalid_request',
+            'missing_token',
+            'invalid_token',
+            'session_expired',
+            'session_revoked',
+            'refresh_token_reused',
+            'csrf_rejected',
+            'rate_limited',
+            'unavailable',
+          ],
+        },
+      },
+    },
     async (request, reply) => {
       const explicit = requestedDelivery(request);
       const fromBody = request.body?.refreshToken;
@@ -173,7 +227,14 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
 
   app.post<{ Body: RefreshBody }>(
     '/auth/logout',
-    { schema: { body: refreshBody }, config: CSRF_ROUTE },
+    {
+      schema: { body: refreshBody },
+      // Idempotent: a missing or dead token ends nothing and still answers 204.
+      config: {
+        ...CSRF_ROUTE,
+        answers: { success: { 204: null }, errors: ['csrf_rejected', 'unavailable'] },
+      },
+    },
     async (request, reply) => {
       const refreshToken = request.body?.refreshToken ?? request.cookies[REFRESH_COOKIE];
       if (refreshToken) await rotor.logoutWithRefreshToken(refreshToken, client(request));
@@ -192,7 +253,15 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
 
   app.post<{ Body: { currentPassword: string; newPassword: string } }>(
     '/auth/password',
-    { ...protectedRoute, schema: { security, body: passwordBody } },
+    {
+      ...protectedRoute,
+      schema: { security, body: passwordBody },
+      // A wrong current password counts like a failed login (accounts.ts, password-attempts.ts).
+      config: signedIn({
+        success: { 204: null },
+        errors: ['invalid_request', 'invalid_credentials', 'rate_limited'],
+      }),
+    },
     async (request, reply) => {
       await rotor.changePassword({
         principal: principalOf(request),
@@ -203,7 +272,8 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     },
   );
 
-  app.post('/auth/logout-all', protectedRoute, async (request, reply) => {
+  const signedOut = { ...protectedRoute, config: signedIn({ success: { 204: null } }) };
+  app.post('/auth/logout-all', signedOut, async (request, reply) => {
     await rotor.logoutAll(principalOf(request).user.id, client(request));
     clearAuthCookies(reply, config);
     return reply.code(204).send();
@@ -212,7 +282,8 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
   // The answer depends on the session and user rows only; while the session-state cache holds those
   // rows (the same objects), their JSON is reused instead of formatted again on every request.
   const meBodies = new WeakMap<SessionRow, string>();
-  app.get('/auth/me', protectedRoute, async (request, reply) => {
+  const me = { ...protectedRoute, config: signedIn({ success: { 200: BODIES.me } }) };
+  app.get('/auth/me', me, async (request, reply) => {
     const { user, session } = principalOf(request);
     let body = meBodies.get(session);
     if (body === undefined) {
@@ -225,12 +296,12 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     return reply.type('application/json; charset=utf-8').send(body);
   });
 
-  app.get('/auth/events', pagedRoute, async (request) => {
+  app.get('/auth/events', pagedRoute(BODIES.eventsPage), async (request) => {
     const page = await rotor.listEvents(principalOf(request).user.id, pageQuery(request.query));
     return { events: page.items.map(presentEvent), nextCursor: page.nextCursor };
   });
 
-  app.get('/auth/sessions', pagedRoute, async (request) => {
+  app.get('/auth/sessions', pagedRoute(BODIES.sessionsPage), async (request) => {
     const { user, session } = principalOf(request);
     const page = await rotor.listSessions(user.id, pageQuery(request.query));
     return {
@@ -241,7 +312,12 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
 
   app.delete<{ Params: { id: string } }>(
     '/auth/sessions/:id',
-    { ...protectedRoute, schema: { security, params: sessionParams } },
+    {
+      ...protectedRoute,
+      schema: { security, params: sessionParams },
+      // Another user's, an unknown or a malformed id is `not_found` (end-sessions.ts).
+      config: signedIn({ success: { 204: null }, errors: ['invalid_request', 'not_found'] }),
+    },
     async (request, reply) => {
       const { user, session } = principalOf(request);
       await rotor.revokeSession(user.id, request.params.id, client(request));

@@ -15,6 +15,8 @@ import { lazyChildLoggerFactory } from './lazy-logger.js';
 import { trackAllowedMethods } from './method-not-allowed.js';
 import { installMetrics } from './metrics.js';
 import { installOpenApi } from './openapi.js';
+import { addResponseSchemas } from './response-schemas.js';
+import { trackRouteAnswers } from './route-answers.js';
 import { VERSION } from '../version.js';
 import { demoRoutes, findDemoDir } from './demo-routes.js';
 import { oauthRoutes } from './oauth-routes.js';
@@ -196,6 +198,12 @@ export async function createServer(
     );
   });
 
+  // Route schemas' `response` describes the answers for /openapi.json (route-answers.ts) and is
+  // never a filter: a compiled serializer would drop the fields it does not list and coerce the
+  // rest, so every answer is serialized as the handler built it, as without a response schema.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  addResponseSchemas(app);
+  trackRouteAnswers(app);
   installMetrics(app, rotor);
   await installOpenApi(app, VERSION);
 

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_STATUS, RotorError, type RotorErrorCode } from '../errors.js';
 import { RateLimitedError } from '../limits/limiter.js';
 import { isDatabaseUnavailable } from '../store/unavailable.js';
+import { warnIfUndeclared } from './route-answers.js';
 
 /** Fastify's own error codes, mapped to the codes of API.md. */
 const FASTIFY_CODES: Record<string, RotorErrorCode> = {
@@ -89,6 +90,7 @@ export function errorHandler(
 ): FastifyReply {
   const rotorError = toRotorError(error);
   request.rotorErrorCode = rotorError.code;
+  warnIfUndeclared(request, rotorError.code);
   if (rotorError.status >= 500) {
     request.log.error({ err: error }, 'request failed');
   } else {

@@ -1,25 +1,13 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { OAuthClient } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
 import { clientInfoOf } from './client-info.js';
-import { sendError, toRotorError } from './error-handler.js';
+import { OAuthError, sendOAuthError, toOAuthError } from './oauth-errors.js';
+import { ref } from './response-schemas.js';
+import { type RouteAnswers, warnIfUndeclared } from './route-answers.js';
 import type { Rotor } from '../rotor.js';
 import { sameSecret } from './same-secret.js';
 import { isRefreshTokenShape } from '../tokens/refresh-token.js';
-
-/** RFC 6749 §5.2 error codes (and RFC 7009/7662, which reuse them). */
-type OAuthErrorCode =
-  'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unsupported_grant_type';
-
-class OAuthError extends Error {
-  constructor(
-    readonly code: OAuthErrorCode,
-    message: string,
-    readonly basic = false,
-  ) {
-    super(message);
-  }
-}
 
 type Form = Record<string, string>;
 
@@ -55,9 +43,16 @@ export async function oauthRoutes(
       done(null, form);
     },
   );
-  app.setErrorHandler((error, _request, reply) => sendOAuthError(reply, toOAuthError(error)));
+  app.setErrorHandler((error, request, reply) => {
+    const refusal = toOAuthError(error);
+    warnIfUndeclared(request, refusal.code);
+    return sendOAuthError(reply, refusal);
+  });
 
-  app.get('/.well-known/oauth-authorization-server', async () => ({
+  const metadata = {
+    answers: { success: { 200: ref('AuthorizationServerMetadata') }, oauthErrors: [] },
+  };
+  app.get('/.well-known/oauth-authorization-server', { config: metadata }, async () => ({
     issuer: config.issuer,
     token_endpoint: `${base}/oauth/token`,
     revocation_endpoint: `${base}/oauth/revoke`,
@@ -74,7 +69,15 @@ export async function oauthRoutes(
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
   }));
 
-  app.post('/oauth/token', async (request, reply) => {
+  // Every grant's failure is `invalid_grant`; a spent login or refresh budget keeps its 429.
+  const token = {
+    answers: {
+      success: { 200: ref('OAuthTokenResponse') },
+      errors: ['rate_limited', 'unavailable'],
+      oauthErrors: ['invalid_request', 'invalid_client', 'invalid_grant', 'unsupported_grant_type'],
+    },
+  } satisfies { answers: RouteAnswers };
+  app.post('/oauth/token', { config: token }, async (request, reply) => {
     const form = formOf(request);
     const client = authenticateClient(request, form, clients);
     const info = clientInfoOf(request);
@@ -125,7 +128,15 @@ export async function oauthRoutes(
       });
   });
 
-  app.post('/oauth/revoke', async (request, reply) => {
+  // RFC 7009 §2.2: an unknown or dead token is revoked too (an empty 200).
+  const revoke = {
+    answers: {
+      success: { 200: null },
+      errors: ['unavailable'],
+      oauthErrors: ['invalid_request', 'invalid_client'],
+    },
+  } satisfies { answers: RouteAnswers };
+  app.post('/oauth/revoke', { config: revoke }, async (request, reply) => {
     const form = formOf(request);
     const client = authenticateClient(request, form, clients);
     const token = required(form, 'token');
@@ -143,7 +154,14 @@ export async function oauthRoutes(
     return reply.header('cache-control', 'no-store').send();
   });
 
-  app.post('/oauth/introspect', async (request, reply) => {
+  const introspect = {
+    answers: {
+      success: { 200: ref('Introspection') },
+      errors: ['unavailable'],
+      oauthErrors: ['invalid_request', 'invalid_client'],
+    },
+  } satisfies { answers: RouteAnswers };
+  app.post('/oauth/introspect', { config: introspect }, async (request, reply) => {
     const form = formOf(request);
     const client = authenticateClient(request, form, clients);
     if (!client.secret)
@@ -258,27 +276,4 @@ function authenticateClient(
     throw new OAuthError('invalid_client', 'Client authentication failed.', basic);
   }
   return client;
-}
-
-/** Malformed requests of any kind are `invalid_request`; limits keep their 429, failures their 5xx. */
-function toOAuthError(error: unknown): OAuthError | RotorError {
-  if (error instanceof OAuthError) return error;
-  const rotorError = toRotorError(error);
-  // A spent budget keeps its 429 and Retry-After (RFC 6585 §4): a client told `invalid_request`
-  // would not know to wait, nor for how long.
-  return rotorError.status < 500 && rotorError.code !== 'rate_limited'
-    ? new OAuthError('invalid_request', rotorError.message)
-    : rotorError;
-}
-
-function sendOAuthError(reply: FastifyReply, error: OAuthError | RotorError): FastifyReply {
-  if (error instanceof RotorError) return sendError(error, reply);
-  const status = error.code === 'invalid_client' ? 401 : 400;
-  // RFC 6749 §5.2: a 401 for a client that tried HTTP Basic carries the scheme it may retry with.
-  if (error.code === 'invalid_client' && error.basic)
-    reply.header('www-authenticate', 'Basic realm="rotor"');
-  return reply
-    .code(status)
-    .header('cache-control', 'no-store')
-    .send({ error: error.code, error_description: error.message, message: error.message });
 }

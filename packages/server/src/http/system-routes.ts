@@ -2,20 +2,28 @@ import type { FastifyInstance } from 'fastify';
 import { RotorError } from '../errors.js';
 import type { Rotor } from '../rotor.js';
 import { VERSION } from '../version.js';
+import { ref } from './response-schemas.js';
 
 /** Health, readiness, the JWKS, and a short description at `/` when the demo page is absent. */
 export async function systemRoutes(
   app: FastifyInstance,
   { rotor, demo }: { rotor: Rotor; demo: boolean },
 ): Promise<void> {
-  app.get('/.well-known/jwks.json', async (_request, reply) => {
-    // Verifiers may cache the key set briefly; they refetch on an unknown kid.
-    return reply.header('cache-control', 'public, max-age=300').send(rotor.keys.jwks());
-  });
+  app.get(
+    '/.well-known/jwks.json',
+    { config: { answers: { success: { 200: ref('Jwks') } } } },
+    async (_request, reply) => {
+      // Verifiers may cache the key set briefly; they refetch on an unknown kid.
+      return reply.header('cache-control', 'public, max-age=300').send(rotor.keys.jwks());
+    },
+  );
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: { answers: { success: { 200: ref('Status') } } } }, async () => ({
+    status: 'ok',
+  }));
 
-  app.get('/readyz', async () => {
+  const ready = { answers: { success: { 200: ref('Status') }, errors: ['unavailable' as const] } };
+  app.get('/readyz', { config: ready }, async () => {
     try {
       await rotor.store.ping();
     } catch (cause) {

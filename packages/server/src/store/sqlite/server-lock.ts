@@ -1,3 +1,5 @@
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { ConfigError } from '../../errors.js';
 
@@ -12,11 +14,17 @@ import { ConfigError } from '../../errors.js';
  * `locking_mode=EXCLUSIVE`: the database itself stays open to the CLI.
  */
 export function holdServerLock(databasePath: string): { release(): void } {
-  const lockPath = `${databasePath}-lock`;
+  // One lock per file, however it is named: `./rotor.db`, its absolute path and a symlink to it.
+  const real = existsSync(databasePath)
+    ? realpathSync(databasePath)
+    : join(realpathSync(dirname(databasePath)), basename(databasePath));
+  const lockPath = `${real}-lock`;
   // No waiting: a second server should be told at once, not after a timeout.
   const lock = new SqliteDatabase(lockPath, { timeout: 0 });
   try {
     lock.pragma('locking_mode = EXCLUSIVE');
+    // Nothing in it is worth a journal: no `-lock-journal` file beside the database.
+    lock.pragma('journal_mode = MEMORY');
     // The exclusive lock is taken by the first write and kept until the connection closes.
     lock.exec(
       `create table if not exists server (pid integer not null); delete from server; insert into server values (${process.pid})`,

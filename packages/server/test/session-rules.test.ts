@@ -105,6 +105,22 @@ for (const dialect of DIALECTS) {
         expect((await refresh(first.refreshToken)).refreshToken).toBe(fourth.refreshToken);
       });
 
+      it('a chain of 40 rotations inside the window still leads a racer to its tip, in one query', async () => {
+        // Two instances allow 2 × 30 refreshes a minute (the limit is per process): more than the
+        // 32 links once followed, which then revoked the session (attack review of issue 15).
+        await rotor.close();
+        await open({ ROTOR_RATE_LIMIT: 'off' });
+        const first = await signIn();
+        let tip = first;
+        for (let i = 0; i < 40; i += 1) {
+          tip = await refresh(tip.refreshToken);
+          clock.advance(100);
+        }
+        const racer = await refresh(first.refreshToken);
+        expect(racer.refreshToken).toBe(tip.refreshToken);
+        expect(await liveTokenCount(first.session.id)).toBe(1);
+      });
+
       it("the window is the presented token's own: a token rotated longer ago is re-use, however recent its successors", async () => {
         const first = await signIn();
         const second = await refresh(first.refreshToken);

@@ -1,5 +1,6 @@
 import type { Delivery } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
+import { RateLimitedError } from '../limits/limiter.js';
 import type { SessionRow, Store, TokenRow, UserRow } from '../store/store.js';
 import { deriveSuccessor, hashRefreshToken, isRefreshTokenShape } from '../tokens/refresh-token.js';
 import type { ClientInfo, SessionContext } from './context.js';
@@ -19,11 +20,11 @@ type Decision =
   | { ok: false; error: RotorError };
 
 /**
- * How far a racer's chain is followed to its live tip. Each link is a rotation inside one grace
- * window, which the per-session refresh limit keeps to a handful; a longer chain is answered as
- * re-use rather than read on without end.
+ * How far a racer's chain is followed to its live tip, in one query. Each link is a rotation
+ * inside one grace window: a client refreshing that often is a runaway loop, not a tab, and is
+ * refused (`rate_limited`) without revoking anything (nobody presented a token outside its window).
  */
-const MAX_CHAIN_LINKS = 32;
+const MAX_CHAIN_LINKS = 1_000;
 
 /**
  * Exchanges a refresh token for its successor: the refresh decision of DESIGN.md, in one
@@ -189,9 +190,10 @@ async function decide(
 /**
  * The live tip of the chain that starts at `token`, if `token` was rotated within the grace window
  * (measured from its own rotation, with the decision's clock): its successor, or, when that one
- * was rotated too (another tab, a retry), the successor's successor, and so on. Each link is
- * re-derived from its parent and must be the successor its parent's row names. Undefined outside
- * the window, with no grace window, or when the chain ends in nothing live.
+ * was rotated too (another tab, a retry), the successor's successor, and so on, found in one
+ * query. The tip's value is re-derived from `token` link by link (never stored), and must hash to
+ * the row the chain ends in. Undefined outside the window, with no grace window, or when the chain
+ * ends in nothing live; a chain too long to follow is refused without revoking.
  */
 async function liveTipInGrace(
   ctx: SessionContext,
@@ -204,18 +206,15 @@ async function liveTipInGrace(
   // before the winner's rotation (its `now` is then earlier than `rotated_at`).
   const grace = ctx.policy.refreshGrace * 1000;
   if (token.rotated_at === null || grace === 0 || now - token.rotated_at >= grace) return undefined;
-  let parent = token;
-  let candidate = successor;
-  for (let link = 0; link < MAX_CHAIN_LINKS; link += 1) {
-    const hash = hashRefreshToken(candidate);
-    if (parent.successor_hash !== hash) return undefined;
-    const row = await tx.findTokenByHash(hash);
-    if (!row) return undefined;
-    if (row.rotated_at === null) {
-      return row.expires_at > now ? { refreshToken: candidate, row } : undefined;
-    }
-    parent = row;
-    candidate = deriveSuccessor(ctx.hmacKey, candidate);
+  const tip = await tx.findChainTip(token.token_hash, MAX_CHAIN_LINKS);
+  if (!tip) return undefined;
+  if (tip.token.rotated_at !== null) {
+    throw new RateLimitedError(grace);
   }
-  return undefined;
+  let value = successor;
+  for (let link = 1; link < tip.links; link += 1) value = deriveSuccessor(ctx.hmacKey, value);
+  if (hashRefreshToken(value) !== tip.token.token_hash || tip.token.expires_at <= now) {
+    return undefined;
+  }
+  return { refreshToken: value, row: tip.token };
 }

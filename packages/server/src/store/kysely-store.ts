@@ -363,6 +363,26 @@ export class KyselyStore implements Store {
     };
   }
 
+  async findChainTip(
+    hash: string,
+    maxLinks: number,
+  ): Promise<{ token: TokenRow; links: number } | undefined> {
+    const { rows } = await sql<TokenRow & { links: number | string }>`
+      with recursive chain as (
+        select t.*, 1 as links from user_tokens t
+          where t.token_hash = (select successor_hash from user_tokens where token_hash = ${hash})
+        union all
+        select t.*, chain.links + 1 from user_tokens t
+          join chain on t.token_hash = chain.successor_hash
+          where chain.links < ${maxLinks}
+      )
+      select * from chain order by links desc limit 1`.execute(this.#db);
+    const row = rows[0];
+    if (!row) return undefined;
+    const { links, ...rest } = row;
+    return { token: token(rest), links: Number(links) };
+  }
+
   async markTokenRotated(hash: string, now: number, successorHash: string): Promise<boolean> {
     const result = await this.#db
       .updateTable('user_tokens')

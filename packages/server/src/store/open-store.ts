@@ -31,13 +31,20 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   const sqlite = url.startsWith('sqlite:');
   const path = url.slice('sqlite:'.length);
   if (sqlite) assertSqliteFolder(path);
-  const lock = sqlite && options.serverLock && isFilePath(path) ? holdServerLock(path) : undefined;
   const { db, changes } = sqlite
     ? openSqlite(path)
     : openPostgres(url, {
         poolSize: options.poolSize ?? 10,
         ...(options.onIdleError && { onIdleError: options.onIdleError }),
       });
+  let lock: { release(): void } | undefined;
+  try {
+    // After opening: the file exists, so its real path is known (sqlite/server-lock.ts).
+    if (sqlite && options.serverLock && isFilePath(path)) lock = holdServerLock(path);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
   const store = new KyselyStore(db, {
     changes,
     onClose: async () => {

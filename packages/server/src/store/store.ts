@@ -135,6 +135,16 @@ export interface Store {
    */
   findTokenWithSession(hash: string): Promise<(SessionWithUser & { token: TokenRow }) | undefined>;
   /**
+   * The last token of the chain of successors that starts after `hash` (the token `successor_hash`
+   * names, its own successor, …), followed in one recursive query, at most `maxLinks` links; with
+   * how many links it is from `hash` (1: the successor itself). Undefined if `hash` has no successor
+   * row. The tip is rotated itself only when the walk stopped at `maxLinks`.
+   */
+  findChainTip(
+    hash: string,
+    maxLinks: number,
+  ): Promise<{ token: TokenRow; links: number } | undefined>;
+  /**
    * Marks a live token rotated, only if no one else did first: the conditional update that exactly
    * one racer wins (DESIGN.md, "The refresh decision").
    */

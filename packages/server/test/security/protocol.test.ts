@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, linkSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -309,6 +310,29 @@ describe('one server per SQLite file (item 7)', () => {
     );
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
+  });
+
+  it('the same file under another name is the same file: a symlink, dangling when the first server started', async () => {
+    const folder = mkdtempSync(join(dir, 'names-'));
+    symlinkSync(join(folder, 'real.db'), join(folder, 'alias.db'));
+    const viaLink = await startRotorProcess({ ROTOR_DATABASE_URL: `sqlite:${folder}/alias.db` });
+    try {
+      await expect(
+        startRotorProcess({ ROTOR_DATABASE_URL: `sqlite:${folder}/real.db` }),
+      ).rejects.toThrow(/another Rotor server is already serving/);
+    } finally {
+      await viaLink.stop();
+    }
+  });
+
+  it('a database with a second hard link is refused: no path leads back from one name to the other', async () => {
+    const folder = mkdtempSync(join(dir, 'links-'));
+    const first = await startRotorProcess({ ROTOR_DATABASE_URL: `sqlite:${folder}/a.db` });
+    await first.stop();
+    linkSync(join(folder, 'a.db'), join(folder, 'b.db'));
+    await expect(
+      startRotorProcess({ ROTOR_DATABASE_URL: `sqlite:${folder}/b.db` }),
+    ).rejects.toThrow(/ROTOR_DATABASE_URL: the SQLite database .*b\.db has 2 hard links/);
   });
 
   it('a server killed without cleanup leaves no lock behind', async () => {

@@ -1,5 +1,4 @@
-import { existsSync, realpathSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { realpathSync, statSync } from 'node:fs';
 import SqliteDatabase from 'better-sqlite3';
 import { ConfigError } from '../../errors.js';
 
@@ -11,13 +10,21 @@ import { ConfigError } from '../../errors.js';
  * grace row (issue 15, item 7). Commands of the CLI beside the running server do not take it.
  *
  * The lock is SQLite's own exclusive lock on a small companion file, `<database>-lock`, held in
- * `locking_mode=EXCLUSIVE`: the database itself stays open to the CLI.
+ * `locking_mode=EXCLUSIVE`: the database itself stays open to the CLI. Call it once the database
+ * file exists (after opening it).
  */
 export function holdServerLock(databasePath: string): { release(): void } {
-  // One lock per file, however it is named: `./rotor.db`, its absolute path and a symlink to it.
-  const real = existsSync(databasePath)
-    ? realpathSync(databasePath)
-    : join(realpathSync(dirname(databasePath)), basename(databasePath));
+  // One lock per file, however it is named: `./rotor.db`, its absolute path, a symlink to it. The
+  // file exists by now (opened first), so a symlink that was dangling before resolves too.
+  const real = realpathSync(databasePath);
+  // A second hard link is a second name no path can lead back from: refuse rather than guess.
+  const links = statSync(real).nlink;
+  if (links > 1) {
+    throw new ConfigError(
+      'ROTOR_DATABASE_URL',
+      `the SQLite database ${databasePath} has ${links} hard links, so another server could serve it under another name unseen: keep one name (make copies with \`sqlite3 ${databasePath} ".backup copy.db"\`, not links)`,
+    );
+  }
   const lockPath = `${real}-lock`;
   // No waiting: a second server should be told at once, not after a timeout.
   const lock = new SqliteDatabase(lockPath, { timeout: 0 });

@@ -6,7 +6,7 @@ import {
   verifyPassword,
   type AccountContext,
 } from './accounts/accounts.js';
-import { systemClock, type Clock } from './clock.js';
+import type { Clock } from './clock.js';
 import type { Delivery, RotorConfig } from './config/load-config.js';
 import { normalizeEmail } from './accounts/email.js';
 import { AuditLog } from './audit/audit-log.js';
@@ -32,6 +32,7 @@ import { rotateRefreshToken } from './sessions/rotate-refresh-token.js';
 import { SessionStateCache } from './sessions/session-cache.js';
 import { assertSessionActive, sessionEndsAt } from './sessions/session-state.js';
 import { startSession, type IssuedSession } from './sessions/start-session.js';
+import { databaseClock } from './store/database-clock.js';
 import { openStore } from './store/open-store.js';
 import type { EventRow, SessionRow, Store, UserRow } from './store/store.js';
 import { AccessTokens, type AccessTokenClaims } from './tokens/access-token.js';
@@ -163,7 +164,6 @@ export async function createRotor(
   config: RotorConfig,
   options: CreateRotorOptions = {},
 ): Promise<Rotor> {
-  const clock = options.clock ?? systemClock;
   const ownsStore = options.store === undefined;
   const store =
     options.store ??
@@ -172,11 +172,24 @@ export async function createRotor(
       serverLock: options.sqliteServerLock ?? true,
       ...(options.onIdleError && { onIdleError: options.onIdleError }),
     }));
+  let clock: Clock | undefined = options.clock;
+  let stopClock = () => {};
   try {
+    if (!clock) {
+      // Every instance on one time: the database's (store/database-clock.ts).
+      const shared = await databaseClock(store);
+      clock = shared;
+      stopClock = () => shared.close();
+    }
     const keys = await KeyRing.load(store, clock, signingKeySeal(config.secret));
     const hmacKey = await loadHmacKey(store, clock, config.secret);
-    return assemble(config, store, clock, keys, hmacKey, ownsStore, options.clock !== undefined);
+    return assemble(config, store, clock, keys, hmacKey, {
+      ownsStore,
+      injectedClock: options.clock !== undefined,
+      stopClock,
+    });
   } catch (error) {
+    stopClock();
     if (ownsStore) await store.close();
     throw error;
   }
@@ -188,8 +201,15 @@ function assemble(
   clock: Clock,
   keys: KeyRing,
   hmacKey: Uint8Array,
-  ownsStore: boolean,
-  injectedClock: boolean,
+  {
+    ownsStore,
+    injectedClock,
+    stopClock,
+  }: {
+    ownsStore: boolean;
+    injectedClock: boolean;
+    stopClock: () => void;
+  },
 ): Rotor {
   const sessions: SessionContext = {
     store,
@@ -464,6 +484,7 @@ function assemble(
     listEvents: (userId, page) => audit.list(userId, page),
     prune: () => pruneExpired(store, clock, config.retention, config.auditRetention),
     async close() {
+      stopClock();
       await sessionStates.close();
       await redisLimits?.close();
       if (ownsStore) await store.close();

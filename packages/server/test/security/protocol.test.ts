@@ -270,6 +270,26 @@ describe.skipIf(!postgres.available || (!existsSync(FAKETIME) && process.env.CI 
       );
     });
 
+    it("every instance signs and judges access tokens on the database's time, the lagging one too (attack review)", async () => {
+      // Before, the lagging instance refused a token fresh from A as "issued in the future", and
+      // accepted tokens of an ended session 30 s longer.
+      const fresh = await signIn(a.url, 'skew-access@example.com');
+      expect(
+        (await call(lagging.url, 'GET', '/auth/me', { token: fresh.accessToken })).status,
+      ).toBe(200);
+      const login = await call(lagging.url, 'POST', '/auth/login', {
+        body: { email: 'skew-access@example.com', password: PASSWORD },
+        headers: { 'token-delivery': 'body' },
+      });
+      const claims = JSON.parse(
+        Buffer.from((login.body.accessToken as string).split('.')[1]!, 'base64url').toString(),
+      ) as { iat: number };
+      expect(Math.abs(claims.iat - Date.now() / 1000)).toBeLessThan(3);
+      expect(
+        (await call(a.url, 'GET', '/auth/me', { token: login.body.accessToken as string })).status,
+      ).toBe(200);
+    });
+
     it('honest_racer_in_window: a racer on the lagging instance inside the window still gets the successor', async () => {
       const tab = await signIn(a.url, 'skew-honest@example.com');
       const rotated = await refresh(a.url, tab.refreshToken);

@@ -13,11 +13,16 @@ const rotor = createRotorClient({
 });
 $('auto-refresh').checked = params.get('auto') === '1';
 
+/** The log, newest first; entries are numbered from the first, so a number stays with its entry. */
+let entries = 0;
 function log(message) {
   const item = document.createElement('li');
+  item.value = ++entries;
   const time = document.createElement('time');
   time.textContent = new Date().toLocaleTimeString();
   item.append(time, message);
+  // The numbers' column widens with them ("9." → "10."): style.css reads --digits.
+  $('log').style.setProperty('--digits', String(String(entries).length));
   $('log').prepend(item);
 }
 

@@ -198,14 +198,18 @@ export class Timeline {
         : '';
       const life = duration(token.expiresAt - token.issuedAt);
       group.append(el('title', {}, `Access token #${token.n}: issued for ${life}${replaced}`));
+      // The label sits wholly on one colour: white on the filled (lived) part once it fits there,
+      // else dark on the pale part not lived yet, just after the filled part.
       const label = `#${token.n}`;
-      if (clip(token.expiresAt) - x0 > textWidth(label, 10) + 8) {
-        // White on the filled (lived) part, dark on the pale part not lived yet: readable in both.
-        const onLived = clip(inUseUntil) - x0 >= textWidth(label, 10) + 8;
+      const room = textWidth(label, 10) + 8;
+      const livedEnd = Math.max(x0 + 2, clip(inUseUntil));
+      const onLived = livedEnd - x0 >= room;
+      const labelX = onLived ? x0 + 5 : livedEnd + 4;
+      if (onLived || clip(token.expiresAt) - labelX >= room - 5) {
         group.append(
           el(
             'text',
-            { x: x0 + 5, y: mid + 3.5, class: `tl-bar-text ${onLived ? 'on-lived' : 'on-life'}` },
+            { x: labelX, y: mid + 3.5, class: `tl-bar-text ${onLived ? 'on-lived' : 'on-life'}` },
             label,
           ),
         );

@@ -4,22 +4,86 @@ import { duration, Timeline, TRIGGERS } from './timeline.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
+
+/** The log, newest first; entries are numbered from the first, so a number stays with its entry. */
+let entries = 0;
+function log(message) {
+  const item = document.createElement('li');
+  item.value = ++entries;
+  const time = document.createElement('time');
+  time.textContent = new Date().toLocaleTimeString();
+  item.append(time, message);
+  // The numbers' column widens with them ("9." → "10."): style.css reads --digits.
+  $('log').style.setProperty('--digits', String(String(entries).length));
+  $('log').prepend(item);
+}
+
+/** A path for the log: the page calls its own origin, so the origin says nothing. */
+function path(url) {
+  return url.startsWith(location.origin) ? url.slice(location.origin.length) : url;
+}
+
+/** Set while the page calls `GET /auth/me` by itself (not for a click), to say so in the log. */
+let pageCheck = null;
+function caller(url) {
+  return pageCheck && path(url) === '/auth/me' ? ` (${pageCheck})` : '';
+}
+
+/** `session_expired (reason: idle)`: the error code of a refusal and the server's reason. */
+async function refusal(response) {
+  const body = await response
+    .clone()
+    .json()
+    .catch(() => ({}));
+  const code = typeof body.error === 'string' ? body.error : `HTTP ${response.status}`;
+  return { code, text: body.details?.reason ? `${code} (reason: ${body.details.reason})` : code };
+}
+
+/** While the page restores its session at load, and what the refresh cookie answered. */
+let restoring = false;
+let restoredFromCookie = false;
+let restoreRefused = null;
+/** Set while this page signs in (a form), so that a sign-in of another tab is told apart. */
+let signingIn = false;
+
+/**
+ * The SDK's fetch, watched: the answers the SDK acts on without an event of its own are logged as
+ * they arrive, before the SDK acts on them, so that a cause is logged before its effect (a
+ * `401 session_revoked`, then the sign-out it causes; a refused refresh, then the sign-out).
+ */
+async function watchedFetch(input, init = {}) {
+  const response = await fetch(input, init);
+  const url = path(input instanceof Request ? input.url : String(input));
+  const method = (init.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+  if (url === '/auth/refresh') {
+    if (restoring) {
+      if (response.ok) restoredFromCookie = true;
+      else restoreRefused = await refusal(response);
+    } else if (!response.ok) {
+      const refused = await refusal(response);
+      const note =
+        refused.code === 'missing_token'
+          ? ' (no refresh cookie left: the browser deletes it when the idle window ends)'
+          : '';
+      log(`${method} ${url} → ${response.status} ${refused.text}: the refresh is refused${note}`);
+    }
+  } else if (response.status === 401) {
+    const refused = await refusal(response);
+    if (refused.code === 'session_revoked' || refused.code === 'session_expired')
+      log(`${method} ${url}${caller(url)} → 401 ${refused.text}`);
+  }
+  return response;
+}
+
 // Off by default so seed 003's timeline plays: the access token expires, the next call refreshes,
 // and a session left idle past the refresh lifetime ends.
 const rotor = createRotorClient({
   baseUrl: '',
   delivery: 'split',
   autoRefresh: params.get('auto') === '1',
+  fetch: watchedFetch,
 });
 $('auto-refresh').checked = params.get('auto') === '1';
-
-function log(message) {
-  const item = document.createElement('li');
-  const time = document.createElement('time');
-  time.textContent = new Date().toLocaleTimeString();
-  item.append(time, message);
-  $('log').prepend(item);
-}
 
 function showError(error) {
   $('error').textContent = error ? (error.message ?? String(error)) : '';
@@ -74,10 +138,20 @@ function tick() {
   $('access-countdown').classList.toggle('low', access < 10_000);
   $('refresh-countdown').textContent = duration(refresh);
   $('refresh-countdown').classList.toggle('low', refresh < 10_000);
-  // The idle lifetime is over: ask the server, which ends the session and says why.
+  // The idle lifetime is over: ask the server, which ends the session and says why. The log
+  // labels the call as the page's own, not a click.
   if (refresh <= 0 && !idleCheckDone) {
     idleCheckDone = true;
-    rotor.me().catch(() => {});
+    pageCheck = "the page's automatic check: the idle window is over";
+    rotor
+      .me()
+      .then(
+        (user) => log(`GET /auth/me (${pageCheck}) → 200 (${user.email}): still signed in`),
+        () => {},
+      )
+      .finally(() => {
+        pageCheck = null;
+      });
   }
 }
 
@@ -132,7 +206,15 @@ function deviceItem(session) {
       revokedHere = session.current;
       await rotor.revokeSession(session.id);
       log(`revoked device ${name.textContent}${session.current ? ' (this device)' : ''}`);
-      if (session.current) await rotor.me().catch(() => {});
+      if (session.current) {
+        pageCheck = 'the page checks its own session';
+        await rotor
+          .me()
+          .catch(() => {})
+          .finally(() => {
+            pageCheck = null;
+          });
+      }
       await loadDevices();
     } catch (error) {
       showError(error);
@@ -159,23 +241,27 @@ async function loadDevices(more = false) {
 }
 $('more-devices').addEventListener('click', () => void loadDevices(true));
 
-/** A path for the log: the page calls its own origin, so the origin says nothing. */
-function path(url) {
-  return url.startsWith(location.origin) ? url.slice(location.origin.length) : url;
-}
-
 rotor.subscribe((event) => {
   timeline.record(event);
   switch (event.type) {
-    case 'signed-in':
+    case 'signed-in': {
       revokedHere = false;
+      // At load the page restores the session with POST /auth/refresh: the cookie's refresh
+      // token is spent (rotated) and a new access token issued. That is no sign-in.
+      const how =
+        restoring && restoredFromCookie
+          ? 'restored from the refresh cookie (refresh token rotated)'
+          : signingIn
+            ? 'signed in'
+            : 'signed in by another tab';
       log(
-        `signed in: access token #1 for ${duration(event.state.accessExpiresAt - Date.now())}, ` +
+        `${how}: access token #1 for ${duration(event.state.accessExpiresAt - Date.now())}, ` +
           `idle window ${duration(event.state.refreshExpiresAt - Date.now())}`,
       );
       break;
+    }
     case 'token-refused':
-      log(`${event.method} ${path(event.url)} → 401 ${event.code}: refreshing`);
+      log(`${event.method} ${path(event.url)}${caller(event.url)} → 401 ${event.code}: refreshing`);
       break;
     case 'refreshed':
       log(
@@ -189,7 +275,8 @@ rotor.subscribe((event) => {
       break;
     case 'signed-out':
       signedOutBecause = signOutMessage(event);
-      log(`${signedOutBecause} (${[event.reason, event.detail].filter(Boolean).join(': ')})`);
+      // The status line's words; the codes are on the answer logged just before.
+      log(signedOutBecause);
       break;
   }
   if (event.type === 'token-refused' || event.type === 'retrying') return;
@@ -202,6 +289,7 @@ $('login-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   showError(null);
   const form = new FormData(event.target);
+  signingIn = true;
   try {
     await rotor.login({
       email: form.get('email'),
@@ -211,6 +299,8 @@ $('login-form').addEventListener('submit', async (event) => {
     event.target.reset();
   } catch (error) {
     showError(error);
+  } finally {
+    signingIn = false;
   }
 });
 
@@ -219,6 +309,7 @@ $('register-form').addEventListener('submit', async (event) => {
   showError(null);
   const form = new FormData(event.target);
   const input = { email: form.get('email'), password: form.get('password') };
+  signingIn = true;
   try {
     await rotor.register({ ...input, ...(form.get('name') && { name: form.get('name') }) });
     log(`account created for ${input.email}`);
@@ -226,6 +317,8 @@ $('register-form').addEventListener('submit', async (event) => {
     event.target.reset();
   } catch (error) {
     showError(error);
+  } finally {
+    signingIn = false;
   }
 });
 
@@ -234,9 +327,9 @@ $('call-api').addEventListener('click', async () => {
   try {
     const response = await rotor.fetch('/auth/me');
     const body = await response.json();
-    log(
-      `GET /auth/me → ${response.status}${response.ok ? ` (${body.user.email})` : ` ${body.error}`}`,
-    );
+    // A refusal that signed the page out is in the log already, before the sign-out it caused.
+    if (response.ok) log(`GET /auth/me → 200 (${body.user.email})`);
+    else if (rotor.state) log(`GET /auth/me → ${response.status} ${body.error}`);
   } catch (error) {
     showError(error);
   }
@@ -251,13 +344,30 @@ $('logout').addEventListener('click', () => rotor.logout().catch(showError));
 $('logout-all').addEventListener('click', () => rotor.logoutAll().catch(showError));
 
 setInterval(tick, 250);
-// A reload keeps the user signed in: the refresh cookie buys a new access token.
-rotor.restore().then(
-  (user) => {
-    if (!user) render();
-  },
-  (error) => {
-    render();
-    showError(error);
-  },
-);
+// A reload keeps the user signed in: the refresh cookie buys a new access token. Without a live
+// session the refresh is refused (401); the browser's console shows that expected 401 as "Failed
+// to load resource", and the log says what it was.
+restoring = true;
+rotor
+  .restore()
+  .then(
+    (user) => {
+      if (user) return;
+      const why =
+        restoreRefused?.code === 'missing_token'
+          ? 'no refresh cookie'
+          : 'the refresh cookie’s session is over';
+      log(
+        `no session to restore: POST /auth/refresh → 401 ${restoreRefused?.text ?? ''} (${why}). ` +
+          'Sign in or create an account.',
+      );
+      render();
+    },
+    (error) => {
+      render();
+      showError(error);
+    },
+  )
+  .finally(() => {
+    restoring = false;
+  });

@@ -34,6 +34,14 @@ export function duration(ms) {
   return `${seconds} s`;
 }
 
+/**
+ * About how wide a label is drawn, in viewBox units: to keep it inside the picture (and inside its
+ * bar) before it is drawn. Generous, so that a wider font still fits.
+ */
+function textWidth(text, fontSize = 11) {
+  return text.length * fontSize * 0.62;
+}
+
 function el(name, attributes = {}, text) {
   const node = document.createElementNS(SVG, name);
   for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
@@ -118,12 +126,20 @@ export class Timeline {
     const step = STEPS.find((s) => (end - start) / s <= 6) ?? STEPS.at(-1);
     for (let t = at - Math.floor((at - start) / step) * step; t <= end; t += step) {
       const offset = t - at;
+      const label =
+        Math.abs(offset) < 1 ? 'now' : `${offset < 0 ? '−' : '+'}${duration(Math.abs(offset))}`;
+      // Centred under its grid line, except where that would cross the picture's right edge.
+      const nearEdge = x(t) + textWidth(label) / 2 > WIDTH - 2;
       axis.append(
         el('line', { x1: x(t), x2: x(t), y1: top, y2: bottom, class: 'tl-grid' }),
         el(
           'text',
-          { x: x(t), y: HEIGHT - 6, 'text-anchor': 'middle' },
-          Math.abs(offset) < 1 ? 'now' : `${offset < 0 ? '−' : '+'}${duration(Math.abs(offset))}`,
+          {
+            x: nearEdge ? WIDTH - 2 : x(t),
+            y: HEIGHT - 6,
+            'text-anchor': nearEdge ? 'end' : 'middle',
+          },
+          label,
         ),
       );
     }
@@ -182,8 +198,21 @@ export class Timeline {
         : '';
       const life = duration(token.expiresAt - token.issuedAt);
       group.append(el('title', {}, `Access token #${token.n}: issued for ${life}${replaced}`));
-      if (clip(token.expiresAt) - x0 > 26) {
-        group.append(el('text', { x: x0 + 5, y: mid + 3.5, class: 'tl-bar-text' }, `#${token.n}`));
+      // The label sits wholly on one colour: white on the filled (lived) part once it fits there,
+      // else dark on the pale part not lived yet, just after the filled part.
+      const label = `#${token.n}`;
+      const room = textWidth(label, 10) + 8;
+      const livedEnd = Math.max(x0 + 2, clip(inUseUntil));
+      const onLived = livedEnd - x0 >= room;
+      const labelX = onLived ? x0 + 5 : livedEnd + 4;
+      if (onLived || clip(token.expiresAt) - labelX >= room - 5) {
+        group.append(
+          el(
+            'text',
+            { x: labelX, y: mid + 3.5, class: `tl-bar-text ${onLived ? 'on-lived' : 'on-life'}` },
+            label,
+          ),
+        );
       }
       bars.append(group);
     }
@@ -230,32 +259,58 @@ export class Timeline {
     const endLabel = this.endedAt
       ? 'session ended'
       : `ends in ${left}${window.endsAt > end ? ' →' : ''}`;
-    idle.append(
-      el(
-        'text',
-        {
-          x: clip(windowEnd) - 8,
-          y: LANES.idle + 4,
-          'text-anchor': 'end',
-          class: 'tl-window-text',
-        },
-        endLabel,
-      ),
-    );
+    // Inside the band's end when it fits; else beside the band, where there is room.
+    const labelWidth = textWidth(endLabel);
+    const bandStart = clip(window.at);
+    const bandEnd = Math.max(bandStart + 2, clip(windowEnd));
+    // Once the session ended the band fades: the label turns dark to stay readable on it.
+    let place = {
+      x: bandEnd - 8,
+      'text-anchor': 'end',
+      class: `tl-window-text${this.endedAt ? ' dark' : ''}`,
+    };
+    if (bandEnd - bandStart < labelWidth + 16) {
+      place =
+        bandEnd + 6 + labelWidth <= WIDTH - 2
+          ? { x: bandEnd + 6, 'text-anchor': 'start', class: 'tl-window-text dark' }
+          : { x: bandStart - 6, 'text-anchor': 'end', class: 'tl-window-text dark' };
+    }
+    idle.append(el('text', { ...place, y: LANES.idle + 4 }, endLabel));
     svg.append(idle);
 
     // Sign-in, refreshes (a tick across the lanes, ↻ on the refresh token's lane), refusals, the end.
+    // The sign-in dot and the ↻ of a refresh right after it (another tab restoring, say) would be
+    // drawn on top of each other: each symbol on the refresh token's lane keeps clear of the one
+    // before it, joined to its true time by a short stem.
     const marks = el('g', { class: 'tl-marks' });
+    let laneFree = -Infinity;
+    const onLane = (mx, radius) => {
+      const cx = Math.min(WIDTH - RIGHT, Math.max(mx, laneFree + radius));
+      laneFree = cx + radius + 2;
+      return cx;
+    };
     for (const mark of this.marks) {
       const mx = x(mark.at);
       if (mark.kind === 'refresh') {
+        const cx = onLane(mx, 6.5);
         const tick = el('g', { class: 'refresh-tick', 'data-trigger': mark.trigger });
+        tick.append(el('line', { x1: mx, x2: mx, y1: top, y2: LANES.idle + 10, class: 'tl-tick' }));
+        if (cx - mx > 0.5) {
+          tick.append(
+            el('line', {
+              x1: mx,
+              x2: cx,
+              y1: LANES.refresh,
+              y2: LANES.refresh,
+              class: 'tl-stem',
+            }),
+          );
+        }
         tick.append(
-          el('line', { x1: mx, x2: mx, y1: top, y2: LANES.idle + 10, class: 'tl-tick' }),
-          el('circle', { cx: mx, cy: LANES.refresh, r: 6.5, class: 'tl-rotate' }),
+          el('circle', { cx, cy: LANES.refresh, r: 6.5, class: 'tl-rotate' }),
           el(
             'text',
-            { x: mx, y: LANES.refresh + 3.5, 'text-anchor': 'middle', class: 'tl-rotate-text' },
+            { x: cx, y: LANES.refresh + 3.5, 'text-anchor': 'middle', class: 'tl-rotate-text' },
             '↻',
           ),
           el(
@@ -267,13 +322,32 @@ export class Timeline {
         marks.append(tick);
       }
       if (mark.kind === 'signed-in') {
-        marks.append(el('circle', { cx: mx, cy: LANES.refresh, r: 4.5, class: 'tl-start' }));
+        const start = el('circle', {
+          cx: onLane(mx, 4.5),
+          cy: LANES.refresh,
+          r: 4.5,
+          class: 'tl-start',
+        });
+        start.append(el('title', {}, 'Signed in: first access token, first refresh token'));
+        marks.append(start);
       }
       if (mark.kind === 'refused') {
+        // To the right of its dot, or to the left near the picture's right edge: never cut off.
+        const label = `401 ${mark.code}`;
+        const right = mx + 6 + textWidth(label) <= WIDTH - 2;
         const refused = el('g', { class: 'refused-mark' });
         refused.append(
           el('circle', { cx: mx, cy: top - 5, r: 3.5, class: 'tl-refused' }),
-          el('text', { x: mx + 6, y: top - 1.5, class: 'tl-refused-text' }, `401 ${mark.code}`),
+          el(
+            'text',
+            {
+              x: right ? mx + 6 : mx - 6,
+              y: top - 1.5,
+              'text-anchor': right ? 'start' : 'end',
+              class: 'tl-refused-text',
+            },
+            label,
+          ),
         );
         marks.append(refused);
       }

@@ -6,6 +6,7 @@ export default defineConfig({
       'packages/*/test/**/*.test.ts',
       'apps/*/test/**/*.test.ts',
       'examples/*/test/**/*.test.ts',
+      'model/*.test.ts',
     ],
     globalSetup: ['packages/server/test/global-setup.ts'],
     testTimeout: 30_000,

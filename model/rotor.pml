@@ -275,13 +275,20 @@ inline rotateRefreshToken() {
   if
   :: tRot != NONE && myNow - tRot < GRACE ->
 #if FIX_CHAIN_TIP
-    /* the live tip: tx.findTokenByHash(hash(deriveSuccessor(t))) until a token not rotated */
-    k = tok + 1;
-    do
-    :: if :: atomic { kEx = exists[k]; kRot = rotAt[k] } CRASH fi;
-       assert(kEx);
-       if :: kRot == NONE -> break :: else -> k++ fi
-    od;
+    /* the live tip, in one statement: tx.findChainTip(token_hash, MAX_CHAIN_LINKS) follows
+       successor_hash to the last link (a recursive query); its value is re-derived in the process */
+    if
+    :: atomic {
+         k = tok + 1;
+         do
+         :: exists[k] && rotAt[k] != NONE -> k++
+         :: else -> break
+         od;
+         kEx = exists[k]; kRot = rotAt[k]
+       }
+    CRASH
+    fi;
+    assert(kEx && kRot == NONE);
 #else
     /* tx.findTokenByHash(successorHash): the successor, if it is not rotated */
     k = tok + 1;

@@ -37,9 +37,9 @@ const CONFIGS = {
 const LARGE = {
   'large-honest-three-tabs': { SCENARIO: HONEST, NTABS: 3, SHARED: 2, NREQ: 2 },
   'large-honest-two-crashes': { SCENARIO: HONEST, NTABS: 2, SHARED: 1, NREQ: 2, CRASHES: 2 },
-  'large-attack-twice': { SCENARIO: ATTACK, NTABS: 2, SHARED: 2, NREQ: 2, NATTACK: 2 },
+  'large-attack-twice': { SCENARIO: ATTACK, NTABS: 1, SHARED: 1, NREQ: 3, NATTACK: 2 },
   'large-revoke-two-tabs': { SCENARIO: REVOKE, NTABS: 2, SHARED: 2, NREQ: 2 },
-  'large-cache-two-readers': { SCENARIO: CACHE, NTABS: 2, SHARED: 2, NREQ: 2 },
+  'large-cache-two-readers': { SCENARIO: CACHE, NTABS: 2, SHARED: 2, NREQ: 2, CRASHES: 0 },
   'large-cache-long': { SCENARIO: CACHE, NTABS: 1, SHARED: 1, NREQ: 3, MAXTIME: 5 },
 };
 

@@ -113,7 +113,9 @@ byte tokLock[MAXTOK];       /* holders of token rows' locks */
 byte dbLock;                /* SQLite: the transaction holding the file (1 + pid) */
 byte dbOwner;               /* SQLite: the process (instance) of that transaction */
 byte crashes = CRASHES;
-byte busyTx;                /* refresh transactions between their time read and their end */
+byte busyTx;                /* refresh transactions between their time read and their end, and
+                               access checks between sync() and their answer: both take less
+                               than a tick (docs/protocol.md, "Fast requests") */
 byte rotReal[MAXTOK];       /* ghost: the real time (database clock) of Tk's rotation decision */
 hidden byte ii, nlive;        /* scratch for checks */
 
@@ -518,8 +520,8 @@ proctype Reader(byte c) {
   :: n < NREQ ->
      n++;
      pickInstance();
-     /* sessionStates.sync(): ChangeWatch.current() */
-     cur = listening[inst];
+     /* sessionStates.sync(): ChangeWatch.current(); then accessTokens.verify (awaited) */
+     atomic { cur = listening[inst]; busyTx++ }
      atomic {
        /* sessionStates.get(sid, readSessionState, current) */
        hit = cur && cached[inst];
@@ -530,7 +532,7 @@ proctype Reader(byte c) {
        printf("MSC: %d: authenticate on instance %d: %d (cache hit %d, clock %d)\n", _pid, inst, live, hit, now)
      }
      /* #remember, when no change came in since the read began */
-     atomic { if :: !hit && live && cur && g == gen[inst] -> cached[inst] = true :: else fi }
+     atomic { if :: !hit && live && cur && g == gen[inst] -> cached[inst] = true :: else fi; busyTx-- }
   :: else -> break
   od
 }

@@ -33,6 +33,7 @@ const CONFIGS = {
   attack: { SCENARIO: ATTACK, NTABS: 1, SHARED: 1, NREQ: 2 },
   revoke: { SCENARIO: REVOKE, NTABS: 1, SHARED: 1, NREQ: 2 },
   cache: { SCENARIO: CACHE, NTABS: 1, SHARED: 1, NREQ: 3 },
+  'cache-two-readers': { SCENARIO: CACHE, NTABS: 2, SHARED: 2, NREQ: 1, CRASHES: 0 },
 };
 const LARGE = {
   'large-honest-three-tabs': { SCENARIO: HONEST, NTABS: 3, SHARED: 2, NREQ: 2 },
@@ -64,6 +65,7 @@ const FAILS = [
     config: 'revoke',
     expect: ['revoke_by_any_token_ends_session'],
   },
+  { flag: 'FIX_CACHE_RECHECK', config: 'cache-two-readers', expect: ['access_refused_within_bound'] },
   { flag: 'FIX_SQLITE_ONE_PROCESS', config: 'honest-sqlite', expect: ['honest_not_failed'] },
   // Not a fix: the cookie-jar assumption. Responses applied in any order log an honest tab out.
   { flag: 'JAR_FIFO', config: 'honest-shared-jar', expect: ['honest_not_logged_out'] },

@@ -30,6 +30,9 @@
 #ifndef FIX_REVOKE_ANY_TOKEN
 #define FIX_REVOKE_ANY_TOKEN 1   /* 6. /oauth/revoke ends the session of any of its tokens */
 #endif
+#ifndef FIX_CACHE_RECHECK
+#define FIX_CACHE_RECHECK 1      /* 8. the cache remembers a read only if the store vouches still */
+#endif
 #ifndef FIX_SQLITE_ONE_PROCESS
 #define FIX_SQLITE_ONE_PROCESS 1 /* 7. one server process per SQLite file */
 #endif
@@ -113,9 +116,8 @@ byte tokLock[MAXTOK];       /* holders of token rows' locks */
 byte dbLock;                /* SQLite: the transaction holding the file (1 + pid) */
 byte dbOwner;               /* SQLite: the process (instance) of that transaction */
 byte crashes = CRASHES;
-byte busyTx;                /* refresh transactions between their time read and their end, and
-                               access checks between sync() and their answer: both take less
-                               than a tick (docs/protocol.md, "Fast requests") */
+byte busyTx;                /* refresh transactions between their time read and their end: they
+                               take less than a tick (docs/protocol.md, "Fast transactions") */
 byte rotReal[MAXTOK];       /* ghost: the real time (database clock) of Tk's rotation decision */
 hidden byte ii, nlive;        /* scratch for checks */
 
@@ -520,8 +522,9 @@ proctype Reader(byte c) {
   :: n < NREQ ->
      n++;
      pickInstance();
-     /* sessionStates.sync(): ChangeWatch.current(); then accessTokens.verify (awaited) */
-     atomic { cur = listening[inst]; busyTx++ }
+     /* sessionStates.sync(): ChangeWatch.current(); then accessTokens.verify (awaited): any
+        number of steps may pass before the read */
+     cur = listening[inst];
      atomic {
        /* sessionStates.get(sid, readSessionState, current) */
        hit = cur && cached[inst];
@@ -531,8 +534,13 @@ proctype Reader(byte c) {
        CHECK(access_refused_within_bound, !live || !revoked || now <= revokedAt + BOUND);
        printf("MSC: %d: authenticate on instance %d: %d (cache hit %d, clock %d)\n", _pid, inst, live, hit, now)
      }
-     /* #remember, when no change came in since the read began */
-     atomic { if :: !hit && live && cur && g == gen[inst] -> cached[inst] = true :: else fi; busyTx-- }
+     /* #remember, when no change came in since the read began (and, FIX_CACHE_RECHECK, the watch
+        is current still: ChangeWatch.current() again) */
+#if FIX_CACHE_RECHECK
+     atomic { if :: !hit && live && cur && g == gen[inst] && listening[inst] -> cached[inst] = true :: else fi }
+#else
+     atomic { if :: !hit && live && cur && g == gen[inst] -> cached[inst] = true :: else fi }
+#endif
   :: else -> break
   od
 }

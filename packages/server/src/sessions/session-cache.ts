@@ -53,7 +53,12 @@ export class SessionStateCache implements SessionStateListener {
     }
     const generation = this.#generation;
     const state = await read(id);
-    if (state && current && generation === this.#generation) this.#remember(id, state);
+    // Remembered only if the store still vouches now, not just when the request began: a listener
+    // lost meanwhile (and a revocation it then missed) must not leave an entry behind that a
+    // request holding an old `current` would answer from (found by the model, docs/protocol.md).
+    if (state && current && generation === this.#generation && this.#watch.current()) {
+      this.#remember(id, state);
+    }
     return state;
   }
 

@@ -65,7 +65,11 @@ const FAILS = [
     config: 'revoke',
     expect: ['revoke_by_any_token_ends_session'],
   },
-  { flag: 'FIX_CACHE_RECHECK', config: 'cache-two-readers', expect: ['access_refused_within_bound'] },
+  {
+    flag: 'FIX_CACHE_RECHECK',
+    config: 'cache-two-readers',
+    expect: ['access_refused_within_bound'],
+  },
   { flag: 'FIX_SQLITE_ONE_PROCESS', config: 'honest-sqlite', expect: ['honest_not_failed'] },
   // Not a fix: the cookie-jar assumption. Responses applied in any order log an honest tab out.
   { flag: 'JAR_FIFO', config: 'honest-shared-jar', expect: ['honest_not_logged_out'] },

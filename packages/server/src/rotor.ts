@@ -129,7 +129,15 @@ export interface Rotor {
     clientId?: string | null,
   ): Promise<boolean>;
   logoutSession(sessionId: string, client?: Partial<ClientInfo>): Promise<boolean>;
-  logoutAll(userId: string, client?: Partial<ClientInfo>): Promise<number>;
+  /**
+   * Ends every session of the user; `reason` is what the sessions' holders are told
+   * (`details.reason`): `logout_all` when the user asked, `admin` when an operator did (the CLI).
+   */
+  logoutAll(
+    userId: string,
+    client?: Partial<ClientInfo>,
+    reason?: 'logout_all' | 'admin',
+  ): Promise<number>;
   /** Revokes one of the user's sessions; false when it was revoked already (`not_found` if none). */
   revokeSession(userId: string, sessionId: string, client?: Partial<ClientInfo>): Promise<boolean>;
   /** A page of the user's live sessions, newest first (`limit` 1–100, default 50). */
@@ -472,8 +480,8 @@ function assemble(
       endSession(sessions, sessionId, (tx, session) =>
         audit.record({ type: 'logout', userId: session.user_id, sessionId, ...client }, tx),
       ),
-    logoutAll: (userId, client = {}) =>
-      revokeAllUserSessions(sessions, userId, 'logout_all', (tx) =>
+    logoutAll: (userId, client = {}, reason = 'logout_all') =>
+      revokeAllUserSessions(sessions, userId, reason, (tx) =>
         audit.record({ type: 'logout_all', userId, ...client }, tx),
       ),
     revokeSession: (userId, sessionId, client = {}) =>

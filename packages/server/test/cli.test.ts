@@ -182,6 +182,33 @@ describe('rotor CLI', () => {
     }
   });
 
+  it("sessions revoke --all is an operator's act: the devices learn reason admin", async () => {
+    const url = `sqlite:${join(dir, 'admin.db')}`;
+    const engine = await createRotor(loadConfig({ ROTOR_DATABASE_URL: url }), {
+      sqliteServerLock: false,
+    });
+    try {
+      await engine.register({ email: 'admin@example.com', password: PASSWORD });
+      const grant = await engine.login({
+        email: 'admin@example.com',
+        password: PASSWORD,
+        deviceName: 'laptop',
+        delivery: 'body',
+        ip: '192.0.2.1',
+        userAgent: 'curl/8',
+      });
+      const revoked = await rotor(['sessions', 'revoke', '--email', 'admin@example.com', '--all'], {
+        ROTOR_DATABASE_URL: url,
+      });
+      expect(revoked.stdout).toContain('revoked 1');
+      await expect(
+        engine.refresh({ refreshToken: grant.refreshToken, ip: null, userAgent: null }),
+      ).rejects.toMatchObject({ code: 'session_revoked', details: { reason: 'admin' } });
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('sessions list leaves "current" out: the command line is signed in to none of them', async () => {
     const url = `sqlite:${join(dir, 'current.db')}`;
     const engine = await createRotor(loadConfig({ ROTOR_DATABASE_URL: url }));

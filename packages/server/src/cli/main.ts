@@ -155,7 +155,8 @@ export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
       await withRotor(env, async (rotor) => {
         const user = await findUser(rotor, options.email);
         if (options.all) {
-          const count = await rotor.logoutAll(user.id, CLI_CLIENT);
+          // An operator's act: the devices are told `admin`, not that the user signed out.
+          const count = await rotor.logoutAll(user.id, CLI_CLIENT, 'admin');
           console.log(`revoked ${count} session(s)`);
         } else {
           const revoked = await rotor.revokeSession(user.id, options.id!, CLI_CLIENT);

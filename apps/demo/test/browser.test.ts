@@ -95,6 +95,17 @@ async function signIn(page: Page, email: string, device?: string): Promise<void>
   await signedIn(page);
 }
 
+/** Two devices of one account, each its own browser: a phone that signed up, a laptop signed in. */
+async function phoneAndLaptop() {
+  const phone = await browser.newContext();
+  const laptop = await browser.newContext();
+  const phonePage = await open(phone);
+  const email = await signUp(phonePage);
+  const laptopPage = await open(laptop);
+  await signIn(laptopPage, email, 'Laptop');
+  return { phone, laptop, phonePage, laptopPage, email };
+}
+
 const signedIn = (page: Page) =>
   page.waitForSelector('#signed-in', { state: 'visible', timeout: 10_000 });
 const signedOut = (page: Page) =>
@@ -476,12 +487,7 @@ describe.skipIf(!CHROMIUM)('the demo page in Chromium', () => {
   });
 
   it('revoking a device from the list signs that tab out on its next call', async () => {
-    const phone = await browser.newContext();
-    const laptop = await browser.newContext();
-    const phonePage = await open(phone);
-    const email = await signUp(phonePage);
-    const laptopPage = await open(laptop);
-    await signIn(laptopPage, email, 'Laptop');
+    const { phone, laptop, phonePage, laptopPage } = await phoneAndLaptop();
     await phonePage.reload(); // the device list now shows both
     await signedIn(phonePage);
     await phonePage.getByRole('button', { name: 'Revoke Laptop', exact: true }).click();
@@ -527,12 +533,7 @@ describe.skipIf(!CHROMIUM)('the demo page in Chromium', () => {
   });
 
   it('signing out everywhere says so here, and the other device says why on its next call', async () => {
-    const phone = await browser.newContext();
-    const laptop = await browser.newContext();
-    const phonePage = await open(phone);
-    const email = await signUp(phonePage);
-    const laptopPage = await open(laptop);
-    await signIn(laptopPage, email, 'Laptop');
+    const { phone, laptop, phonePage, laptopPage } = await phoneAndLaptop();
     await phonePage.getByRole('button', { name: 'Sign out everywhere' }).click();
     await signedOut(phonePage);
     expect(await statusText(phonePage)).toBe(

@@ -88,6 +88,13 @@ for (const dialect of DIALECTS) {
           insecure,
         ),
       );
+    /** A refresh for the public client mobile (no client authentication). */
+    const refreshAsMobile = async (refreshToken: string) =>
+      oauth.processRefreshTokenResponse(
+        as,
+        mobile,
+        await oauth.refreshTokenGrantRequest(as, mobile, oauth.None(), refreshToken, insecure),
+      );
     const introspectAs = async (client: oauth.Client, secret: string, token: string) =>
       oauth.processIntrospectionResponse(
         as,
@@ -192,17 +199,7 @@ for (const dialect of DIALECTS) {
 
     it('revoking a rotated refresh token ends the session, as /auth/logout does (issue 15, item 6)', async () => {
       const first = await passwordGrant();
-      const second = await oauth.processRefreshTokenResponse(
-        as,
-        mobile,
-        await oauth.refreshTokenGrantRequest(
-          as,
-          mobile,
-          oauth.None(),
-          first.refresh_token!,
-          insecure,
-        ),
-      );
+      const second = await refreshAsMobile(first.refresh_token!);
       // The client revokes the token it kept (the first: the answer with the second was lost).
       await oauth.processRevocationResponse(
         await oauth.revocationRequest(as, mobile, oauth.None(), first.refresh_token!, insecure),
@@ -224,17 +221,7 @@ for (const dialect of DIALECTS) {
       expect(me.status).toBe(401);
       // Another client's revocation of it still changes nothing (RFC 7009 §2.1).
       const other = await passwordGrant();
-      const rotated = await oauth.processRefreshTokenResponse(
-        as,
-        mobile,
-        await oauth.refreshTokenGrantRequest(
-          as,
-          mobile,
-          oauth.None(),
-          other.refresh_token!,
-          insecure,
-        ),
-      );
+      const rotated = await refreshAsMobile(other.refresh_token!);
       await oauth.processRevocationResponse(
         await oauth.revocationRequest(
           as,
@@ -382,12 +369,6 @@ for (const dialect of DIALECTS) {
     });
 
     it('a refresh token issued through /oauth/token refreshes only there: /auth/refresh is 401 invalid_token and changes nothing', async () => {
-      const refreshAsMobile = async (refreshToken: string) =>
-        oauth.processRefreshTokenResponse(
-          as,
-          mobile,
-          await oauth.refreshTokenGrantRequest(as, mobile, oauth.None(), refreshToken, insecure),
-        );
       for (const [grant, refreshAtOAuth] of [
         [confidentialGrant, refreshAsApi],
         [passwordGrant, refreshAsMobile],

@@ -1,5 +1,5 @@
 import { RotorError } from '../errors.js';
-import type { SessionRow } from '../store/store.js';
+import type { RevokeReason, SessionRow } from '../store/store.js';
 
 /** When the session ends if unused: the earlier of its idle expiry and its maximum lifetime. */
 export function sessionEndsAt(session: SessionRow): number {
@@ -15,13 +15,7 @@ export function sessionEndsAt(session: SessionRow): number {
  * rather than a bare "signed out".
  */
 export type SessionEndReason =
-  | 'logout'
-  | 'logout_all'
-  | 'revoked'
-  | 'reuse_detected'
-  | 'admin'
-  | 'password_changed'
-  | 'session_limit'
+  | RevokeReason
   /** Not refreshed within `ROTOR_REFRESH_TTL`. */
   | 'idle'
   /** Past `ROTOR_SESSION_MAX_AGE`, however active. */

@@ -57,6 +57,11 @@ export class KyselyStore implements Store {
     this.#pending = shared?.pending;
   }
 
+  /** PostgreSQL (row locks, its own clock) rather than SQLite. */
+  get #postgres(): boolean {
+    return isPostgres(this.#db as Kysely<unknown>);
+  }
+
   /** The underlying Kysely instance, for migrations and maintenance commands. */
   get db(): Kysely<Database> {
     return this.#db;
@@ -110,7 +115,7 @@ export class KyselyStore implements Store {
   }
 
   async databaseNow(): Promise<number | undefined> {
-    if (!isPostgres(this.#db as Kysely<unknown>)) return undefined;
+    if (!this.#postgres) return undefined;
     // clock_timestamp(), not now(): the latter is the transaction's start, which a lock wait
     // would leave behind.
     const { rows } = await sql<{
@@ -174,7 +179,7 @@ export class KyselyStore implements Store {
 
   async lockUser(id: string): Promise<UserRow | undefined> {
     let query = this.#db.selectFrom('users').selectAll().where('id', '=', id);
-    if (isPostgres(this.#db as Kysely<unknown>)) {
+    if (this.#postgres) {
       query = query.forUpdate();
     } else {
       // SQLite locks the whole database for a writer; a write that changes nothing takes that
@@ -338,7 +343,7 @@ export class KyselyStore implements Store {
     // a transaction that has read cannot write once another process (the CLI's revoke) committed
     // after its read (WAL: SQLITE_BUSY_SNAPSHOT, at once, without the busy wait), so a rotation
     // never commits over a revocation it did not see; it answers 503 and nothing changes.
-    if (isPostgres(this.#db as Kysely<unknown>)) query = query.forUpdate(['sessions']);
+    if (this.#postgres) query = query.forUpdate(['sessions']);
     const row = await query.executeTakeFirst();
     if (!row) return undefined;
     const {

@@ -23,6 +23,18 @@ export {
 } from './rotor.js';
 export { openStore, migrate } from './store/open-store.js';
 export { KyselyStore } from './store/kysely-store.js';
+export type { StoreOptions, OpenStoreOptions } from './store/open-store.js';
+export {
+  createStore,
+  type CreateStoreOptions,
+  type StoreConnection,
+} from './store/create-store.js';
+export { RotorNames, type TableNaming } from './store/naming.js';
+export type { UserStore } from './store/users.js';
+export type { SessionStore } from './store/sessions.js';
+export type { TokenStore } from './store/tokens.js';
+export type { EventStore } from './store/events.js';
+export type { KeyStore } from './store/keys.js';
 export type {
   Store,
   UserRow,
@@ -67,6 +79,7 @@ export {
 export { MemoryLimitStore } from './limits/memory-store.js';
 export { RedisLimitStore } from './limits/redis-store.js';
 export { databaseLimitStore } from './limits/database-store.js';
+export { SqlLimitStore } from './limits/sql-store.js';
 export {
   reserveEvent,
   releaseEvent,

@@ -7,7 +7,7 @@ import { presentEvent, presentSessionRecord, presentUser } from '../http/present
 import { createRotor, type Rotor } from '../rotor.js';
 import { normalizeEmail } from '../accounts/email.js';
 import { MAX_PAGE_LIMIT, type Page, type PageRequest } from '../lib/paging.js';
-import { migrate, openStore } from '../store/open-store.js';
+import { migrate } from '../store/open-store.js';
 import { VERSION } from '../version.js';
 
 /** `rotor`: serve, migrate and administer users and sessions. */
@@ -24,15 +24,17 @@ export function buildCli(env: NodeJS.ProcessEnv = process.env): Command {
 
   program
     .command('migrate')
-    .description('Apply pending database migrations to ROTOR_DATABASE_URL and exit.')
+    .description(
+      'Apply pending database migrations to ROTOR_DATABASE_URL (in ROTOR_DATABASE_SCHEMA, with ROTOR_TABLE_PREFIX) and exit.',
+    )
     .action(async () => {
-      const store = await openStore(loadConfig(env).databaseUrl, { migrate: false });
-      try {
-        const applied = await migrate(store);
-        console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
-      } finally {
-        await store.close();
-      }
+      const config = loadConfig(env);
+      const applied = await migrate({
+        url: config.databaseUrl,
+        schema: config.databaseSchema,
+        tablePrefix: config.tablePrefix,
+      });
+      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
     });
 
   program

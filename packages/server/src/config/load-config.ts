@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
 import { canonicalAddress } from '../lib/ip-address.js';
 import { LIMITS, type LimitRule } from '../limits/rules.js';
+import { RotorNames } from '../store/naming.js';
 import { parseDuration } from './duration.js';
 
 /** Token delivery modes of API.md. */
@@ -36,6 +37,10 @@ export interface RotorConfig {
   databaseUrl: string;
   /** PostgreSQL connections per instance. */
   databasePoolSize: number;
+  /** PostgreSQL schema of Rotor's tables (`ROTOR_DATABASE_SCHEMA`); undefined: the search_path. */
+  databaseSchema: string | undefined;
+  /** Put before the name of every table Rotor creates (`ROTOR_TABLE_PREFIX`); '' for none. */
+  tablePrefix: string;
   accessTtl: number;
   refreshTtl: number;
   /** Maximum session lifetime in seconds; 0 disables it. */
@@ -99,6 +104,7 @@ export function loadConfig(
     port,
     databaseUrl: databaseUrl(env),
     databasePoolSize: integer(env, 'ROTOR_DATABASE_POOL_SIZE', 10, 1, 1000),
+    ...tableNaming(env),
     ...lifetimes(env),
     sessionMaxAge: duration(env, 'ROTOR_SESSION_MAX_AGE', '30d', 0),
     refreshGrace: duration(env, 'ROTOR_REFRESH_GRACE', '10s', 0),
@@ -148,6 +154,21 @@ function defaultOrigins(host: string, port: number): string[] {
 function raw(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+/** Where Rotor's tables are in a database shared with an application (store/naming.ts). */
+function tableNaming(env: Env): { databaseSchema: string | undefined; tablePrefix: string } {
+  const databaseSchema = raw(env, 'ROTOR_DATABASE_SCHEMA') || undefined;
+  const tablePrefix = raw(env, 'ROTOR_TABLE_PREFIX') ?? '';
+  if (databaseSchema !== undefined && databaseUrl(env).startsWith('sqlite:')) {
+    throw new ConfigError(
+      'ROTOR_DATABASE_SCHEMA',
+      'schemas are PostgreSQL only: with SQLite, keep Rotor apart with ROTOR_TABLE_PREFIX (e.g. rotor_)',
+    );
+  }
+  // Checked now, naming the variable, rather than at the first query.
+  new RotorNames({ schema: databaseSchema, tablePrefix });
+  return { databaseSchema, tablePrefix };
 }
 
 function text(env: Env, name: string, fallback: string): string {

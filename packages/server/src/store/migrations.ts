@@ -1,220 +1,236 @@
 import { PostgresAdapter, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { RotorNames } from './naming.js';
 
 /**
  * Migrations in code, shared by every dialect: only portable types (text, bigint, integer).
- * Never edit a shipped migration; add a new one.
+ * Never edit a shipped migration's effect; add a new one at the end (the list is append-only).
+ *
+ * Write logical names: `db` carries the naming plugin (naming.ts), which gives every table and
+ * index built through Kysely (`createTable`, `createIndex`, `references`, `alterTable`) and every
+ * `sql.table()` in raw SQL its prefix and schema. Raw SQL must not spell a table bare; names that
+ * are not tables (functions, channels, a table name compared as text) come from `names`.
  */
-const migrations: Record<string, Migration> = {
-  '0001_core': {
-    async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('users')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('email', 'text', (c) => c.notNull().unique())
-        .addColumn('name', 'text')
-        .addColumn('password_hash', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .execute();
+function rotorMigrations(names: RotorNames): Record<string, Migration> {
+  // The trigger functions of migrations 0003 and 0006: schema-level objects, named like tables.
+  const changed = names.object('rotor_session_state_changed');
+  const keysChanged = names.object('rotor_signing_keys_changed');
+  return {
+    '0001_core': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('users')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('email', 'text', (c) => c.notNull().unique())
+          .addColumn('name', 'text')
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
 
-      await db.schema
-        .createTable('sessions')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
-        .addColumn('device_name', 'text')
-        .addColumn('user_agent', 'text')
-        .addColumn('ip', 'text')
-        .addColumn('delivery', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('last_used_at', 'bigint', (c) => c.notNull())
-        .addColumn('idle_expires_at', 'bigint', (c) => c.notNull())
-        .addColumn('max_expires_at', 'bigint')
-        .addColumn('revoked_at', 'bigint')
-        .addColumn('revoked_reason', 'text')
-        .execute();
-      await db.schema.createIndex('sessions_user_id').on('sessions').column('user_id').execute();
+        await db.schema
+          .createTable('sessions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'text', (c) =>
+            c.notNull().references('users.id').onDelete('cascade'),
+          )
+          .addColumn('device_name', 'text')
+          .addColumn('user_agent', 'text')
+          .addColumn('ip', 'text')
+          .addColumn('delivery', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_used_at', 'bigint', (c) => c.notNull())
+          .addColumn('idle_expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('max_expires_at', 'bigint')
+          .addColumn('revoked_at', 'bigint')
+          .addColumn('revoked_reason', 'text')
+          .execute();
+        await db.schema.createIndex('sessions_user_id').on('sessions').column('user_id').execute();
 
-      await db.schema
-        .createTable('user_tokens')
-        .addColumn('token_hash', 'text', (c) => c.primaryKey())
-        .addColumn('session_id', 'text', (c) =>
-          c.notNull().references('sessions.id').onDelete('cascade'),
-        )
-        .addColumn('type', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('expires_at', 'bigint', (c) => c.notNull())
-        .addColumn('rotated_at', 'bigint')
-        .addColumn('successor_hash', 'text')
-        .execute();
-      await db.schema
-        .createIndex('user_tokens_session_id')
-        .on('user_tokens')
-        .column('session_id')
-        .execute();
+        await db.schema
+          .createTable('user_tokens')
+          .addColumn('token_hash', 'text', (c) => c.primaryKey())
+          .addColumn('session_id', 'text', (c) =>
+            c.notNull().references('sessions.id').onDelete('cascade'),
+          )
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('rotated_at', 'bigint')
+          .addColumn('successor_hash', 'text')
+          .execute();
+        await db.schema
+          .createIndex('user_tokens_session_id')
+          .on('user_tokens')
+          .column('session_id')
+          .execute();
 
-      await db.schema
-        .createTable('signing_keys')
-        .addColumn('kid', 'text', (c) => c.primaryKey())
-        .addColumn('alg', 'text', (c) => c.notNull())
-        .addColumn('public_jwk', 'text', (c) => c.notNull())
-        .addColumn('private_jwk', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('retired_at', 'bigint')
-        .execute();
+        await db.schema
+          .createTable('signing_keys')
+          .addColumn('kid', 'text', (c) => c.primaryKey())
+          .addColumn('alg', 'text', (c) => c.notNull())
+          .addColumn('public_jwk', 'text', (c) => c.notNull())
+          .addColumn('private_jwk', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('retired_at', 'bigint')
+          .execute();
 
-      await db.schema
-        .createTable('secrets')
-        .addColumn('name', 'text', (c) => c.primaryKey())
-        .addColumn('value', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .execute();
+        await db.schema
+          .createTable('secrets')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        for (const table of ['secrets', 'signing_keys', 'user_tokens', 'sessions', 'users']) {
+          await sql`drop table if exists ${sql.table(table)}`.execute(db);
+        }
+      },
     },
-    async down(db: Kysely<unknown>) {
-      for (const table of ['secrets', 'signing_keys', 'user_tokens', 'sessions', 'users']) {
-        await sql`drop table if exists ${sql.table(table)}`.execute(db);
-      }
+    '0002_oauth_client': {
+      // The OAuth client a session was issued to (RFC 6749 §6: a refresh token is bound to it).
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('sessions').addColumn('client_id', 'text').execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.alterTable('sessions').dropColumn('client_id').execute();
+      },
     },
-  },
-  '0002_oauth_client': {
-    // The OAuth client a session was issued to (RFC 6749 §6: a refresh token is bound to it).
-    async up(db: Kysely<unknown>) {
-      await db.schema.alterTable('sessions').addColumn('client_id', 'text').execute();
-    },
-    async down(db: Kysely<unknown>) {
-      await db.schema.alterTable('sessions').dropColumn('client_id').execute();
-    },
-  },
-  '0003_session_state_notify': {
-    // PostgreSQL only: a revocation or deletion of a session, and any change of a user, notifies
-    // the instances' session-state caches at commit (postgres-changes.ts), whoever wrote it. A
-    // refresh's new expiry does not notify: an instance that cached the older, earlier expiry only
-    // errs towards "expired", and re-reads before answering that (rotor.ts). SQLite needs none of
-    // this: its `data_version` tells. Row triggers, so `revoke all` names each session it ended.
-    async up(db: Kysely<unknown>) {
-      if (!isPostgres(db)) return;
-      await sql`
-        create or replace function rotor_session_state_changed() returns trigger
+    '0003_session_state_notify': {
+      // PostgreSQL only: a revocation or deletion of a session, and any change of a user, notifies
+      // the instances' session-state caches at commit (postgres-changes.ts), whoever wrote it. A
+      // refresh's new expiry does not notify: an instance that cached the older, earlier expiry only
+      // errs towards "expired", and re-reads before answering that (rotor.ts). SQLite needs none of
+      // this: its `data_version` tells. Row triggers, so `revoke all` names each session it ended.
+      async up(db: Kysely<unknown>) {
+        if (!isPostgres(db)) return;
+        await sql`
+        create or replace function ${changed}() returns trigger
         language plpgsql as $$
         begin
           perform pg_notify(
-            'rotor_session_state',
-            (case when tg_table_name = 'sessions' then 's:' else 'u:' end) || old.id
+            ${sql.lit(names.channel)},
+            (case when tg_table_name = ${sql.lit(names.table('sessions'))} then 's:' else 'u:' end) || old.id
           );
           return null;
         end $$`.execute(db);
-      await sql`
-        create trigger sessions_revoked after update of revoked_at on sessions
+        await sql`
+        create trigger sessions_revoked after update of revoked_at on ${sql.table('sessions')}
         for each row when (old.revoked_at is distinct from new.revoked_at)
-        execute function rotor_session_state_changed()`.execute(db);
-      await sql`
-        create trigger sessions_deleted after delete on sessions
-        for each row execute function rotor_session_state_changed()`.execute(db);
-      await sql`
-        create trigger users_changed after update or delete on users
-        for each row execute function rotor_session_state_changed()`.execute(db);
+        execute function ${changed}()`.execute(db);
+        await sql`
+        create trigger sessions_deleted after delete on ${sql.table('sessions')}
+        for each row execute function ${changed}()`.execute(db);
+        await sql`
+        create trigger users_changed after update or delete on ${sql.table('users')}
+        for each row execute function ${changed}()`.execute(db);
+      },
+      async down(db: Kysely<unknown>) {
+        if (!isPostgres(db)) return;
+        await sql`drop function if exists ${changed}() cascade`.execute(db);
+      },
     },
-    async down(db: Kysely<unknown>) {
-      if (!isPostgres(db)) return;
-      await sql`drop function if exists rotor_session_state_changed() cascade`.execute(db);
+    '0004_rate_limits': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('rate_limits')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('window_start', 'bigint', (c) => c.notNull())
+          .addColumn('count', 'integer', (c) => c.notNull())
+          .addColumn('prev_count', 'integer', (c) => c.notNull())
+          .addColumn('blocked_until', 'bigint', (c) => c.notNull())
+          .addColumn('strikes', 'integer', (c) => c.notNull())
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('rate_limits').ifExists().execute();
+      },
     },
-  },
-  '0004_rate_limits': {
-    async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('rate_limits')
-        .addColumn('key', 'text', (c) => c.primaryKey())
-        .addColumn('window_start', 'bigint', (c) => c.notNull())
-        .addColumn('count', 'integer', (c) => c.notNull())
-        .addColumn('prev_count', 'integer', (c) => c.notNull())
-        .addColumn('blocked_until', 'bigint', (c) => c.notNull())
-        .addColumn('strikes', 'integer', (c) => c.notNull())
-        .execute();
+    '0005_events': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('events')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'text')
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('ip', 'text')
+          .addColumn('user_agent', 'text')
+          .addColumn('session_id', 'text')
+          .execute();
+        // A user's recent events, newest first. The retention job needs no index of its own: ids
+        // begin with the time (audit-log.ts), so it deletes a range of the primary key.
+        await db.schema
+          .createIndex('events_user_id_at')
+          .on('events')
+          .columns(['user_id', 'at'])
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('events').ifExists().execute();
+      },
     },
-    async down(db: Kysely<unknown>) {
-      await db.schema.dropTable('rate_limits').ifExists().execute();
-    },
-  },
-  '0005_events': {
-    async up(db: Kysely<unknown>) {
-      await db.schema
-        .createTable('events')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('user_id', 'text')
-        .addColumn('type', 'text', (c) => c.notNull())
-        .addColumn('at', 'bigint', (c) => c.notNull())
-        .addColumn('ip', 'text')
-        .addColumn('user_agent', 'text')
-        .addColumn('session_id', 'text')
-        .execute();
-      // A user's recent events, newest first. The retention job needs no index of its own: ids
-      // begin with the time (audit-log.ts), so it deletes a range of the primary key.
-      await db.schema
-        .createIndex('events_user_id_at')
-        .on('events')
-        .columns(['user_id', 'at'])
-        .execute();
-    },
-    async down(db: Kysely<unknown>) {
-      await db.schema.dropTable('events').ifExists().execute();
-    },
-  },
-  '0006_signing_keys_notify': {
-    // PostgreSQL only: a change of the signing keys (a rotation, above all one that retires the
-    // old key at once) notifies every instance, whose key ring re-reads them before its next token
-    // check. SQLite's `data_version` tells of it like of any other commit.
-    async up(db: Kysely<unknown>) {
-      if (!isPostgres(db)) return;
-      await sql`
-        create or replace function rotor_signing_keys_changed() returns trigger
+    '0006_signing_keys_notify': {
+      // PostgreSQL only: a change of the signing keys (a rotation, above all one that retires the
+      // old key at once) notifies every instance, whose key ring re-reads them before its next token
+      // check. SQLite's `data_version` tells of it like of any other commit.
+      async up(db: Kysely<unknown>) {
+        if (!isPostgres(db)) return;
+        await sql`
+        create or replace function ${keysChanged}() returns trigger
         language plpgsql as $$
         begin
-          perform pg_notify('rotor_session_state', 'k:');
+          perform pg_notify(${sql.lit(names.channel)}, 'k:');
           return null;
         end $$`.execute(db);
-      await sql`
-        create trigger signing_keys_changed after insert or update or delete on signing_keys
-        for each statement execute function rotor_signing_keys_changed()`.execute(db);
+        await sql`
+        create trigger signing_keys_changed after insert or update or delete on ${sql.table('signing_keys')}
+        for each statement execute function ${keysChanged}()`.execute(db);
+      },
+      async down(db: Kysely<unknown>) {
+        if (!isPostgres(db)) return;
+        await sql`drop function if exists ${keysChanged}() cascade`.execute(db);
+      },
     },
-    async down(db: Kysely<unknown>) {
-      if (!isPostgres(db)) return;
-      await sql`drop function if exists rotor_signing_keys_changed() cascade`.execute(db);
+    '0007_rate_limit_log': {
+      // A sliding log per subject instead of a two-window counter (limits/window.ts). Limit states are
+      // short-lived by design: starting afresh at the upgrade forgets at most one window of attempts.
+      async up(db: Kysely<unknown>) {
+        await db.schema.dropTable('rate_limits').ifExists().execute();
+        await db.schema
+          .createTable('rate_limits')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('events', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('rate_limits').ifExists().execute();
+      },
     },
-  },
-  '0007_rate_limit_log': {
-    // A sliding log per subject instead of a two-window counter (limits/window.ts). Limit states are
-    // short-lived by design: starting afresh at the upgrade forgets at most one window of attempts.
-    async up(db: Kysely<unknown>) {
-      await db.schema.dropTable('rate_limits').ifExists().execute();
-      await db.schema
-        .createTable('rate_limits')
-        .addColumn('key', 'text', (c) => c.primaryKey())
-        .addColumn('events', 'text', (c) => c.notNull())
-        .addColumn('expires_at', 'bigint', (c) => c.notNull())
-        .execute();
+    '0008_session_epoch': {
+      // Bumped by every change that ends all of a user's sessions (a password change, sign out
+      // everywhere): a login verified before the bump creates no session after it (issue 13, item 3).
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('users')
+          .addColumn('session_epoch', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.alterTable('users').dropColumn('session_epoch').execute();
+      },
     },
-    async down(db: Kysely<unknown>) {
-      await db.schema.dropTable('rate_limits').ifExists().execute();
-    },
-  },
-  '0008_session_epoch': {
-    // Bumped by every change that ends all of a user's sessions (a password change, sign out
-    // everywhere): a login verified before the bump creates no session after it (issue 13, item 3).
-    async up(db: Kysely<unknown>) {
-      await db.schema
-        .alterTable('users')
-        .addColumn('session_epoch', 'integer', (c) => c.notNull().defaultTo(0))
-        .execute();
-    },
-    async down(db: Kysely<unknown>) {
-      await db.schema.alterTable('users').dropColumn('session_epoch').execute();
-    },
-  },
-};
+  };
+}
 
 export function isPostgres(db: Kysely<unknown>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
-/** Supplies the migrations above to Kysely's `Migrator`. */
-export const migrationProvider: MigrationProvider = {
-  getMigrations: async () => migrations,
-};
+/**
+ * Supplies the migrations above to Kysely's `Migrator`, for Rotor's tables named by `names`; run
+ * them over a handle that carries `names.plugin`.
+ */
+export function migrationProvider(names: RotorNames): MigrationProvider {
+  return { getMigrations: async () => rotorMigrations(names) };
+}

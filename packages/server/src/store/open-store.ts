@@ -1,16 +1,22 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Migrator, sql } from 'kysely';
+import { sql } from 'kysely';
 import { ConfigError, RotorError } from '../errors.js';
 import { KyselyStore } from './kysely-store.js';
-import { migrationProvider } from './migrations.js';
+import { RotorNames, type TableNaming } from './naming.js';
 import { openPostgres } from './postgres/open-postgres.js';
 import { openSqlite } from './sqlite/open-sqlite.js';
+import { applyMigrations } from './apply-migrations.js';
+import { createStore, type CreateStoreOptions } from './create-store.js';
 import { holdServerLock } from './sqlite/server-lock.js';
 
-export interface OpenStoreOptions {
+/** What every way of opening a store accepts: where Rotor's tables are, and whether to migrate. */
+export interface StoreOptions extends TableNaming {
   /** Apply pending migrations first (default true). */
   migrate?: boolean;
+}
+
+export interface OpenStoreOptions extends StoreOptions {
   /** PostgreSQL connections per instance (default 10). */
   poolSize?: number;
   /** Told about PostgreSQL connections that fail while idle. */
@@ -31,10 +37,12 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   const sqlite = url.startsWith('sqlite:');
   const path = url.slice('sqlite:'.length);
   if (sqlite) assertSqliteFolder(path);
+  const names = new RotorNames(options);
   const { db, changes } = sqlite
     ? openSqlite(path)
     : openPostgres(url, {
         poolSize: options.poolSize ?? 10,
+        channel: names.channel,
         ...(options.onIdleError && { onIdleError: options.onIdleError }),
       });
   let lock: { release(): void } | undefined;
@@ -45,7 +53,8 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     await db.destroy();
     throw error;
   }
-  const store = new KyselyStore(db, {
+  const store = new KyselyStore(names.plain ? db : db.withPlugin(names.plugin), {
+    names,
     changes,
     onClose: async () => {
       await db.destroy();
@@ -56,7 +65,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     // The pool connects lazily: without a first query here, a PostgreSQL that cannot be reached
     // would surface as a driver error from deep inside the migrator (or the key loading).
     if (!sqlite) await reach(store, url);
-    if (options.migrate !== false) await migrate(store);
+    if (options.migrate !== false) await applyMigrations(store);
   } catch (error) {
     await store.close();
     throw error;
@@ -115,12 +124,27 @@ export function redactDatabaseUrl(url: string): string {
 }
 
 /**
- * Applies every pending migration; returns the names applied. On PostgreSQL, Kysely's migrator
- * holds an advisory lock in the migration transaction, so instances starting at once take turns.
+ * Applies every pending migration to Rotor's tables; returns the names applied, oldest first.
+ * Takes an open store, or what {@link openStore} (a URL and options) or {@link createStore} (an
+ * application's connection) takes, which it opens without migrating and closes again. With a
+ * schema, creates the schema first if missing. On PostgreSQL, Kysely's migrator holds an advisory
+ * lock in the migration transaction, so instances starting at once take turns. The bookkeeping
+ * (`kysely_migration`, `kysely_migration_lock`) follows the schema and prefix like Rotor's tables,
+ * so it never meets an application's own Kysely migrations.
+ * @example await migrate(await createStore({ dialect: 'postgres', pool, tablePrefix: 'rotor_' }));
+ * @example await migrate({ url: 'sqlite:./app.db', tablePrefix: 'rotor_' });
  */
-export async function migrate(store: KyselyStore): Promise<string[]> {
-  const migrator = new Migrator({ db: store.db, provider: migrationProvider });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error;
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+export async function migrate(
+  target: KyselyStore | CreateStoreOptions | ({ url: string } & OpenStoreOptions),
+): Promise<string[]> {
+  if (target instanceof KyselyStore) return applyMigrations(target);
+  const store =
+    'url' in target
+      ? await openStore(target.url, { ...target, migrate: false })
+      : await createStore({ ...target, migrate: false });
+  try {
+    return await applyMigrations(store);
+  } finally {
+    await store.close();
+  }
 }

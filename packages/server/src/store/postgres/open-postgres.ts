@@ -9,6 +9,8 @@ export interface PostgresOptions {
   poolSize: number;
   /** Told about connections that fail while idle (a database restart), instead of crashing. */
   onIdleError?: (error: Error) => void;
+  /** The `LISTEN` channel of session-state changes (`RotorNames.channel`). */
+  channel?: string;
 }
 
 /** How long a request may wait for a connection or a statement before it answers `503`. */
@@ -40,5 +42,5 @@ export function openPostgres(
   pool.on('error', report);
   pool.on('connect', (client) => client.on('error', report));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, changes: postgresChanges(url, report) };
+  return { db, changes: postgresChanges(url, report, options.channel) };
 }

@@ -4,7 +4,8 @@ import type { ChangeWatch, ExternalChanges, SessionStateListener } from '../chan
 
 /**
  * The channel migration 0003's triggers notify: `s:<session id>` or `u:<user id>`; migration
- * 0006's `k:` when the signing keys change.
+ * 0006's `k:` when the signing keys change. This is its name for Rotor's plain names; with a
+ * schema or a table prefix it is `RotorNames.channel` (naming.ts).
  */
 export const SESSION_STATE_CHANNEL = 'rotor_session_state';
 
@@ -51,9 +52,13 @@ const END_TIMEOUT_MS = 1_000;
  * {@link HEARTBEAT_TIMEOUT_MS} destroys the socket and reconnects.
  */
 export function postgresChanges(
-  url: string,
+  connection: string | pg.ClientConfig,
   onError: (error: Error) => void = () => {},
+  channel: string = SESSION_STATE_CHANNEL,
 ): ExternalChanges {
+  // A URL, or the configuration of an application's pool (`pool.options`) to open one more
+  // connection like its own.
+  const config = typeof connection === 'string' ? { connectionString: connection } : connection;
   const listeners = new Set<SessionStateListener>();
   let client: pg.Client | undefined;
   let socket: Socket | undefined;
@@ -134,7 +139,7 @@ export function postgresChanges(
   async function connect() {
     const stream = new Socket();
     const attempt = new pg.Client({
-      connectionString: url,
+      ...config,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       application_name: 'rotor-listen',
       keepAlive: true,
@@ -149,7 +154,7 @@ export function postgresChanges(
     let listenedAt: number;
     try {
       await attempt.connect();
-      listenedAt = await ask(attempt, `LISTEN ${SESSION_STATE_CHANNEL}`);
+      listenedAt = await ask(attempt, `LISTEN ${quoteIdentifier(channel)}`);
     } catch (error) {
       lost(attempt, error as Error);
       return;
@@ -196,4 +201,9 @@ export function postgresChanges(
     },
     close: stop,
   };
+}
+
+/** A channel name as a quoted identifier (it may hold a `.`: `schema.prefix_rotor_session_state`). */
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
 }

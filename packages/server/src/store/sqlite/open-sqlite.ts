@@ -18,6 +18,18 @@ export function openSqlite(path: string): { db: Kysely<Database>; changes: Exter
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 1000');
+  return onSqlite(database);
+}
+
+/**
+ * Rotor's Kysely over an open better-sqlite3 handle, as it is configured (an application's own
+ * handle keeps its pragmas: Rotor expects WAL and a busy timeout, as {@link openSqlite} sets).
+ * Destroying the Kysely closes the handle; a borrowed handle's store must not destroy it.
+ */
+export function onSqlite(database: SqliteDatabase.Database): {
+  db: Kysely<Database>;
+  changes: ExternalChanges;
+} {
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: withStatementCache(database) }),
   });

@@ -1,0 +1,82 @@
+import type { StoreContext } from './context.js';
+import { userRow } from './rows.js';
+import type { UserRow } from './store.js';
+
+/** Accounts: the `users` table. */
+export interface UserStore {
+  /** Inserts a user unless the email is taken; tells which. */
+  insertUser(user: UserRow): Promise<boolean>;
+  findUserByEmail(email: string): Promise<UserRow | undefined>;
+  findUserById(id: string): Promise<UserRow | undefined>;
+  /** Sets the password hash and bumps the user's session epoch (no session survives the change). */
+  updatePasswordHash(userId: string, passwordHash: string): Promise<void>;
+  /** Bumps the user's session epoch: a login verified before it may not create a session. */
+  bumpSessionEpoch(userId: string): Promise<void>;
+  /**
+   * Reads a user and holds its row until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's
+   * write lock does the same), so a session created under it cannot race a change of it.
+   */
+  lockUser(id: string): Promise<UserRow | undefined>;
+}
+
+/** The {@link UserStore} over Kysely. */
+export function userStore({ db, postgres, changed }: StoreContext): UserStore {
+  return {
+    async insertUser(user) {
+      const result = await db
+        .insertInto('users')
+        .values(user)
+        .onConflict((oc) => oc.column('email').doNothing())
+        .executeTakeFirst();
+      return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+    },
+
+    async findUserByEmail(email) {
+      const row = await db
+        .selectFrom('users')
+        .selectAll()
+        .where('email', '=', email)
+        .executeTakeFirst();
+      return row && userRow(row);
+    },
+
+    async findUserById(id) {
+      const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && userRow(row);
+    },
+
+    async updatePasswordHash(userId, passwordHash) {
+      await db
+        .updateTable('users')
+        .set((eb) => ({
+          password_hash: passwordHash,
+          session_epoch: eb('session_epoch', '+', 1),
+        }))
+        .where('id', '=', userId)
+        .execute();
+      changed((l) => l.user(userId));
+    },
+
+    async bumpSessionEpoch(userId) {
+      await db
+        .updateTable('users')
+        .set((eb) => ({ session_epoch: eb('session_epoch', '+', 1) }))
+        .where('id', '=', userId)
+        .execute();
+      changed((l) => l.user(userId));
+    },
+
+    async lockUser(id) {
+      let query = db.selectFrom('users').selectAll().where('id', '=', id);
+      if (postgres) {
+        query = query.forUpdate();
+      } else {
+        // SQLite locks the whole database for a writer; a write that changes nothing takes that
+        // lock now, so no other process commits between this read and the transaction's writes.
+        await db.updateTable('users').set({ id }).where('id', '=', id).execute();
+      }
+      const row = await query.executeTakeFirst();
+      return row && userRow(row);
+    },
+  };
+}

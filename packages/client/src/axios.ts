@@ -1,5 +1,6 @@
 import type { AxiosError, AxiosInstance, InternalAxiosRequestConfig } from 'axios';
 import type { RequestAuth, RotorClient } from './client.js';
+import { shouldRetry } from './errors.js';
 
 type RotorConfig = InternalAxiosRequestConfig & {
   _rotorAuth?: RequestAuth;
@@ -24,12 +25,11 @@ export function attachRotor<T extends AxiosInstance>(instance: T, client: RotorC
   instance.interceptors.response.use(undefined, async (error: AxiosError) => {
     const config = error.config as RotorConfig | undefined;
     const code = (error.response?.data as { error?: unknown } | undefined)?.error;
+    // The rule `client.fetch` keeps too: shouldRetry.
     if (
       !config?._rotorAuth ||
       config._rotorRetried ||
-      error.response?.status !== 401 ||
-      // As `client.fetch`: an expired token, or one no longer valid (its signing key retired).
-      (code !== 'token_expired' && code !== 'invalid_token')
+      !shouldRetry(error.response?.status ?? 0, code)
     ) {
       throw error;
     }

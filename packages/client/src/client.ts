@@ -1,4 +1,4 @@
-import { readError, RotorClientError } from './errors.js';
+import { readError, RotorClientError, shouldRetry } from './errors.js';
 import { memoryStorage } from './storage.js';
 import { createTabSync, type TabMessage, type TabSync } from './tab-sync.js';
 import type {
@@ -313,7 +313,7 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
       token: delivery === 'cookies' ? null : accessToken,
       async refused(refusal) {
         if (refusal) emit({ type: 'token-refused', ...refusal });
-        const trigger = refusal?.code === 'invalid_token' ? 'invalid_token' : 'token_expired';
+        const trigger: RefreshTrigger = refusal?.code ?? 'token_expired';
         const retry = version === sentVersion ? await refresh(trigger) : state !== null;
         if (retry && refusal) emit({ type: 'retrying', method: refusal.method, url: refusal.url });
         return retry;
@@ -356,7 +356,7 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
       await signOut(code === 'session_revoked' ? 'revoked' : 'expired', endReason(error));
       return response;
     }
-    if ((code !== 'token_expired' && code !== 'invalid_token') || !replayable) return response;
+    if (!shouldRetry(response.status, code) || !replayable) return response;
     // At most one refresh and one retry, never a loop.
     const refusal = { code, ...describeRequest(input, init) };
     return (await first.refused(refusal)) ? send(retry, stamp()) : response;

@@ -6,8 +6,16 @@
  * if (!(await rotor.restore())) await rotor.login({ email, password });
  */
 export { createRotorClient, type RequestAuth, type RotorClient } from './client.js';
-export { RotorClientError } from './errors.js';
+export {
+  ROTOR_ERROR_CODES,
+  RotorClientError,
+  shouldRetry,
+  type RetryableCode,
+  type RotorClientErrorCode,
+  type RotorErrorCode,
+} from './errors.js';
 export { memoryStorage } from './storage.js';
+export { SESSION_END_REASONS } from './types.js';
 export type {
   AuthState,
   Delivery,

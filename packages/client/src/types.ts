@@ -1,3 +1,5 @@
+import type { RetryableCode } from './errors.js';
+
 /** How tokens travel (API.md, "Token delivery"). */
 export type Delivery = 'split' | 'cookies' | 'body';
 
@@ -12,16 +14,23 @@ export type SignOutReason = 'logout' | 'logout_all' | 'expired' | 'revoked' | 'r
  * `session_expired` (docs/api.md, "Why a session ended"): `logout_all` is "signed out everywhere",
  * `revoked` "revoked from another device", `idle` "unused for longer than the refresh lifetime".
  */
-export type SessionEndReason =
-  | 'logout'
-  | 'logout_all'
-  | 'revoked'
-  | 'reuse_detected'
-  | 'admin'
-  | 'password_changed'
-  | 'session_limit'
-  | 'idle'
-  | 'max_age';
+export type SessionEndReason = (typeof SESSION_END_REASONS)[number];
+
+/**
+ * Every {@link SessionEndReason}, as a list a program can read; the server's `SessionEndReason` is
+ * the same list (a test compares the two).
+ */
+export const SESSION_END_REASONS = [
+  'logout',
+  'logout_all',
+  'revoked',
+  'reuse_detected',
+  'admin',
+  'password_changed',
+  'session_limit',
+  'idle',
+  'max_age',
+] as const;
 
 /**
  * What started a refresh: the timer shortly before expiry (`scheduled`), a call that found the
@@ -34,7 +43,7 @@ export type RefreshTrigger =
 
 /** A request whose access token was refused with `401 token_expired` or `invalid_token`. */
 export interface TokenRefusal {
-  code: string;
+  code: RetryableCode;
   method: string;
   url: string;
 }

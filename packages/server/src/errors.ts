@@ -1,41 +1,74 @@
+/** One row of the error table: the HTTP status that answers a code, and its default message. */
+export interface ErrorSpec {
+  readonly status: number;
+  /** For humans; a throw may pass a more specific one where its context adds something. */
+  readonly message: string;
+}
+
 /**
- * Every error code of the HTTP contract (API.md), with its status beside it in one table.
+ * Every error code of the HTTP contract (docs/errors.md), with its status and default message
+ * beside it in one table, as Fastify's `lib/errors.js` keeps its own: a throw names the code, and
+ * the words come from here unless the throw site knows more (the field, the header, the wait).
  * A `switch (err.code)` over {@link RotorErrorCode} narrows.
  */
-export const ERROR_STATUS = {
-  invalid_request: 400,
-  invalid_credentials: 401,
-  missing_token: 401,
-  invalid_token: 401,
-  token_expired: 401,
-  session_expired: 401,
-  session_revoked: 401,
-  refresh_token_reused: 401,
-  csrf_rejected: 403,
-  forbidden: 403,
-  not_found: 404,
-  method_not_allowed: 405,
-  email_taken: 409,
-  request_timeout: 408,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  rate_limited: 429,
-  headers_too_large: 431,
-  internal_error: 500,
-  unavailable: 503,
-} as const;
+export const ERRORS = {
+  invalid_request: { status: 400, message: 'Invalid request.' },
+  invalid_credentials: { status: 401, message: 'The email or password is incorrect.' },
+  missing_token: { status: 401, message: 'This request needs an access token.' },
+  invalid_token: { status: 401, message: 'The token is not valid.' },
+  token_expired: { status: 401, message: 'The access token has expired; refresh it.' },
+  session_expired: { status: 401, message: 'This session has expired; sign in again.' },
+  session_revoked: {
+    status: 401,
+    message: 'This session was signed out or revoked; sign in again.',
+  },
+  refresh_token_reused: {
+    status: 401,
+    message:
+      'This refresh token was already used; the session has been revoked for safety. Sign in again.',
+  },
+  csrf_rejected: { status: 403, message: 'Cross-site requests are not allowed.' },
+  forbidden: { status: 403, message: 'This request is not allowed from here.' },
+  not_found: { status: 404, message: 'No such route.' },
+  method_not_allowed: { status: 405, message: 'This method is not allowed on this path.' },
+  email_taken: { status: 409, message: 'An account with this email already exists.' },
+  request_timeout: {
+    status: 408,
+    message:
+      'The request did not arrive in time (ROTOR_HEADERS_TIMEOUT, ROTOR_REQUEST_TIMEOUT); send it at once.',
+  },
+  payload_too_large: { status: 413, message: 'The request body is over 64 KiB.' },
+  unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
+  rate_limited: { status: 429, message: 'Too many attempts; try again later.' },
+  headers_too_large: { status: 431, message: 'The request headers are over 16 KiB.' },
+  internal_error: { status: 500, message: 'Something went wrong on the server.' },
+  unavailable: { status: 503, message: 'The database cannot be reached; try again shortly.' },
+} as const satisfies Record<string, ErrorSpec>;
 
 /** A stable, documented error code (see docs/errors.md). */
-export type RotorErrorCode = keyof typeof ERROR_STATUS;
+export type RotorErrorCode = keyof typeof ERRORS;
 
-/** Base of every error Rotor raises on purpose; `code` is stable, `message` is for humans. */
+/**
+ * The status of each code, read from {@link ERRORS}: the table's status column on its own, for the
+ * callers that need only the number (the error handler, the OpenAPI answers, the docs test).
+ */
+export const ERROR_STATUS = Object.freeze(
+  Object.fromEntries(Object.entries(ERRORS).map(([code, { status }]) => [code, status])),
+) as { readonly [Code in RotorErrorCode]: (typeof ERRORS)[Code]['status'] };
+
+/**
+ * Base of every error Rotor raises on purpose; `code` is stable, `message` is for humans and
+ * defaults to the code's message in {@link ERRORS}.
+ * @example throw new RotorError('missing_token');
+ * @example throw new RotorError('invalid_request', 'The email address is not valid.', { details: { field: 'email' } });
+ */
 export class RotorError extends Error {
   readonly code: RotorErrorCode;
   readonly details: unknown;
 
   constructor(
     code: RotorErrorCode,
-    message: string,
+    message: string = ERRORS[code].message,
     options?: { cause?: unknown; details?: unknown },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
@@ -46,7 +79,7 @@ export class RotorError extends Error {
 
   /** The HTTP status that answers this error. */
   get status(): number {
-    return ERROR_STATUS[this.code];
+    return ERRORS[this.code].status;
   }
 }
 

@@ -10,7 +10,15 @@ export {
   type TrustedProxy,
 } from './config/load-config.js';
 export { parseDuration } from './config/duration.js';
-export { RotorError, ConfigError, ERROR_STATUS, type RotorErrorCode } from './errors.js';
+export {
+  RotorError,
+  ConfigError,
+  ERRORS,
+  ERROR_STATUS,
+  type ErrorSpec,
+  type RotorErrorCode,
+} from './errors.js';
+export { OAUTH_ERRORS, type OAuthErrorCode, type OAuthErrorSpec } from './http/oauth-errors.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';
 export { createServer, type CreateServerOptions } from './http/create-server.js';
 export { clientAddressResolver, type AddressedRequest } from './http/client-address.js';

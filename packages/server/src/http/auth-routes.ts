@@ -12,11 +12,14 @@ import {
   clearAuthCookies,
   deviceCookieValues,
   REFRESH_COOKIE,
+  sendTokens,
+} from './delivery.js';
+import {
+  loginDelivery,
   refreshDelivery,
   requestedDelivery,
-  sendTokens,
   type TokenSource,
-} from './delivery.js';
+} from './delivery-rule.js';
 import { presentEvent, presentSession, presentUser } from './presenters.js';
 import { BODIES, ref } from './response-schemas.js';
 import { ACCESS_TOKEN_ERRORS, type RouteAnswers } from './route-answers.js';
@@ -159,7 +162,7 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
       },
     },
     async (request, reply) => {
-      const delivery = requestedDelivery(request) ?? 'split';
+      const delivery = loginDelivery(request);
       const info = client(request);
       const grant = await rotor.login({
         email: request.body.email,
@@ -180,7 +183,7 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     {
       schema: { body: refreshBody },
       // The refusals of the rotation (rotate-refresh-token.ts) and of the delivery rule
-      // (`invalid_request`, delivery.ts); the per-session and per-address refresh limits.
+      // (`invalid_request`, delivery-rule.ts); the per-session and per-address refresh limits.
       config: {
         ...CSRF_ROUTE,
         answers: {

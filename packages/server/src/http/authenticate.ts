@@ -31,15 +31,13 @@ export function accessTokenOf(request: FastifyRequest): string | undefined {
 export function authenticate(rotor: Rotor) {
   return async (request: FastifyRequest): Promise<void> => {
     const token = accessTokenOf(request);
-    if (token === undefined)
-      throw new RotorError('missing_token', 'This request needs an access token.');
+    if (token === undefined) throw new RotorError('missing_token');
     request.principal = await rotor.authenticate(token);
   };
 }
 
 /** The principal set by {@link authenticate}. */
 export function principalOf(request: FastifyRequest): Principal {
-  if (!request.principal)
-    throw new RotorError('missing_token', 'This request needs an access token.');
+  if (!request.principal) throw new RotorError('missing_token');
   return request.principal;
 }

@@ -1,18 +1,11 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { ERROR_STATUS, type RotorErrorCode } from '../errors.js';
+import { ERRORS, type RotorErrorCode } from '../errors.js';
 
 /** What a request that never became a request is answered with, by Node's parser error code. */
-const ANSWERS: Record<string, { code: RotorErrorCode; message: string }> = {
-  ERR_HTTP_REQUEST_TIMEOUT: {
-    code: 'request_timeout',
-    message:
-      'The request did not arrive in time (ROTOR_HEADERS_TIMEOUT, ROTOR_REQUEST_TIMEOUT); send it at once.',
-  },
-  HPE_HEADER_OVERFLOW: {
-    code: 'headers_too_large',
-    message: 'The request headers are over 16 KiB.',
-  },
+const ANSWERS: Record<string, { code: RotorErrorCode; message?: string }> = {
+  ERR_HTTP_REQUEST_TIMEOUT: { code: 'request_timeout' },
+  HPE_HEADER_OVERFLOW: { code: 'headers_too_large' },
 };
 const MALFORMED = {
   code: 'invalid_request',
@@ -29,8 +22,8 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
   // A reset connection is gone: nothing to answer (Node's own rule).
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const answer = (error.code !== undefined && ANSWERS[error.code]) || MALFORMED;
-  const status = ERROR_STATUS[answer.code];
-  const body = JSON.stringify({ error: answer.code, message: answer.message });
+  const { status, message } = ERRORS[answer.code];
+  const body = JSON.stringify({ error: answer.code, message: answer.message ?? message });
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +

@@ -18,6 +18,6 @@ export function assertSameOrigin(request: FastifyRequest, allowedOrigins: readon
     return;
   }
   if (request.headers['sec-fetch-site'] === 'cross-site') {
-    throw new RotorError('csrf_rejected', 'Cross-site requests are not allowed.');
+    throw new RotorError('csrf_rejected');
   }
 }

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import type { Delivery, RotorConfig } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
 import type { TokenGrant } from '../rotor.js';
@@ -27,60 +27,6 @@ export const DEVICE_COOKIE = COOKIES.device.name;
  * tossed device cookie can neither win (it is signed for one account) nor block the sign-in.
  */
 const COOKIE_NAMES: ReadonlySet<string> = new Set([COOKIES.refresh.name, COOKIES.access.name]);
-
-const DELIVERIES: readonly Delivery[] = ['split', 'cookies', 'body'];
-
-/** The `Token-Delivery` header: undefined when absent, `invalid_request` when unknown. */
-export function requestedDelivery(request: FastifyRequest): Delivery | undefined {
-  const value = request.headers['token-delivery'];
-  if (value === undefined) return undefined;
-  const text = Array.isArray(value) ? value.join(',') : value;
-  const delivery = DELIVERIES.find((d) => d === text.trim().toLowerCase());
-  if (!delivery) {
-    throw new RotorError('invalid_request', 'Token-Delivery must be split, cookies or body.', {
-      details: { header: 'Token-Delivery' },
-    });
-  }
-  return delivery;
-}
-
-/** Where a refresh found its refresh token: the JSON body wins over the cookie (API.md). */
-export type TokenSource = 'body' | 'cookie';
-
-/**
- * The delivery a refresh answers in: the one rule, judged with the session's stored delivery
- * (`split` or `cookies`) inside the refresh's transaction, before anything is written.
- *
- * - A token from the body answers as asked, else in the body (API.md: a mobile client refreshes
- *   with a plain `{"refreshToken": …}`).
- * - A token from the cookie goes back only into the cookie, and the delivery only becomes stricter:
- *   `split` → `cookies` is allowed; `cookies` → `split`, and any cookie → `body`, is
- *   `400 invalid_request` (`details.header: 'Token-Delivery'`). Without the header, the session's
- *   own delivery. Script on an allowed origin can make the browser send the HttpOnly cookie
- *   (`credentials: 'include'`); were the answer's delivery its choice, it would read what HttpOnly
- *   hides from it (OWASP Session Management Cheat Sheet, "HttpOnly Attribute"): the refresh token
- *   itself (`body`, which would also clear the victim's cookie, so re-use detection never fires),
- *   or the access token of a `cookies` session (`split`).
- * @throws RotorError `invalid_request` for a delivery the token may not move to.
- */
-export function refreshDelivery(
-  requested: Delivery | undefined,
-  source: TokenSource,
-  stored: string,
-): Delivery {
-  if (source === 'body') return requested ?? 'body';
-  const current: Delivery = stored === 'cookies' ? 'cookies' : 'split';
-  if (requested === undefined) return current;
-  if (requested === 'body' || (requested === 'split' && current === 'cookies')) {
-    throw new RotorError(
-      'invalid_request',
-      `A refresh token sent in the cookie cannot be answered with Token-Delivery: ${requested}; ` +
-        `this session allows ${current === 'cookies' ? 'cookies' : 'split or cookies'}.`,
-      { details: { header: 'Token-Delivery' } },
-    );
-  }
-  return requested;
-}
 
 /**
  * Refuses a `Cookie` header that names a Rotor cookie more than once: `400 invalid_request`,
@@ -124,8 +70,8 @@ function* cookiePairs(header: string): Generator<{ name: string; value: string }
 
 /**
  * Sends a token response (API.md) in the chosen delivery: the access token in the body or the
- * `rotor_access` cookie, the refresh token in the body or the `rotor_refresh` cookie. The delivery
- * of a refresh is {@link refreshDelivery}'s.
+ * `rotor_access` cookie, the refresh token in the body or the `rotor_refresh` cookie. Which delivery
+ * is delivery-rule.ts's choice.
  */
 export function sendTokens(
   reply: FastifyReply,

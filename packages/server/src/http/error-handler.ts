@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_STATUS, RotorError, type RotorErrorCode } from '../errors.js';
+import { ERRORS, RotorError, type RotorErrorCode } from '../errors.js';
 import { RateLimitedError } from '../limits/limiter.js';
 import { isDatabaseUnavailable } from '../store/unavailable.js';
 import { warnIfUndeclared } from './route-answers.js';
@@ -16,14 +16,6 @@ const FASTIFY_CODES: Record<string, RotorErrorCode> = {
   FST_ERR_NOT_FOUND: 'not_found',
 };
 
-const MESSAGES: Partial<Record<RotorErrorCode, string>> = {
-  unsupported_media_type: 'Send the body as application/json.',
-  payload_too_large: 'The request body is over 64 KiB.',
-  not_found: 'No such route.',
-  unavailable: 'The database cannot be reached; try again shortly.',
-  internal_error: 'Something went wrong on the server.',
-};
-
 /** Turns any error into a {@link RotorError}: ours as they are, Fastify's and the driver's by code. */
 export function toRotorError(error: unknown): RotorError {
   if (error instanceof RotorError) return error;
@@ -38,17 +30,16 @@ export function toRotorError(error: unknown): RotorError {
   }
   const mapped = typeof e.code === 'string' ? FASTIFY_CODES[e.code] : undefined;
   if (mapped) {
+    // Fastify's words say what was malformed; the other codes need no more than the table's.
     const message =
-      mapped === 'invalid_request'
-        ? `Invalid request: ${e.message ?? 'bad input'}.`
-        : MESSAGES[mapped]!;
+      mapped === 'invalid_request' ? `Invalid request: ${e.message ?? 'bad input'}.` : undefined;
     return new RotorError(mapped, message, { cause: error });
   }
   if (error instanceof SyntaxError && e.statusCode === 400) {
     return new RotorError('invalid_request', 'The body is not valid JSON.', { cause: error });
   }
   if (isDatabaseUnavailable(error)) {
-    return new RotorError('unavailable', MESSAGES.unavailable!, { cause: error });
+    return new RotorError('unavailable', undefined, { cause: error });
   }
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     const code =
@@ -57,14 +48,14 @@ export function toRotorError(error: unknown): RotorError {
         : e.statusCode === 413
           ? 'payload_too_large'
           : 'invalid_request';
-    return new RotorError(code, e.message ?? 'Invalid request.', { cause: error });
+    return new RotorError(code, e.message ?? ERRORS.invalid_request.message, { cause: error });
   }
-  return new RotorError('internal_error', MESSAGES.internal_error!, { cause: error });
+  return new RotorError('internal_error', undefined, { cause: error });
 }
 
 /** Sends the JSON error shape of API.md, with `WWW-Authenticate` on 401 (RFC 6750 §3.1). */
 export function sendError(error: RotorError, reply: FastifyReply): FastifyReply {
-  const status = ERROR_STATUS[error.code];
+  const status = error.status;
   if (status === 401 && error.code !== 'invalid_credentials') {
     reply.header(
       'www-authenticate',

@@ -2,30 +2,65 @@ import type { FastifyReply } from 'fastify';
 import { RotorError } from '../errors.js';
 import { sendError, toRotorError } from './error-handler.js';
 
+/** One row of the OAuth error table: the status that answers a code, and its default description. */
+export interface OAuthErrorSpec {
+  readonly status: number;
+  /** `error_description` (RFC 6749 §5.2) when the throw site gives no more specific one. */
+  readonly description: string;
+}
+
 /**
- * The RFC 6749 §5.2 error codes the OAuth routes answer (RFC 7009 and RFC 7662 reuse them), with
- * the status beside each in one table, as `ERROR_STATUS` keeps Rotor's own.
+ * The RFC 6749 §5.2 error codes the OAuth routes answer (RFC 7009 §2.2.1 and RFC 7662 §2.3 reuse
+ * them), each with its status and default description in one table, the sibling of Rotor's own
+ * `ERRORS` (errors.ts). Only codes a route answers are here: the OpenAPI document and
+ * docs/oauth.md list exactly these.
  */
-export const OAUTH_ERROR_STATUS = {
-  invalid_request: 400,
-  invalid_client: 401,
-  invalid_grant: 400,
-  unsupported_grant_type: 400,
-} as const;
+export const OAUTH_ERRORS = {
+  /** §5.2: a missing, repeated or malformed parameter, or a request otherwise malformed. */
+  invalid_request: { status: 400, description: 'The request is malformed.' },
+  /** §5.2: client authentication failed; 401, with `WWW-Authenticate` when it tried HTTP Basic. */
+  invalid_client: { status: 401, description: 'Client authentication failed.' },
+  /** §5.2: the credentials or the refresh token are invalid, expired, revoked or re-used. */
+  invalid_grant: {
+    status: 400,
+    description: 'The credentials or the refresh token are not valid.',
+  },
+  /** §5.2: a grant type this server does not support. */
+  unsupported_grant_type: {
+    status: 400,
+    description: 'Only the password and refresh_token grants are supported.',
+  },
+} as const satisfies Record<string, OAuthErrorSpec>;
 
 /** An RFC 6749 §5.2 error code (docs/oauth.md). */
-export type OAuthErrorCode = keyof typeof OAUTH_ERROR_STATUS;
+export type OAuthErrorCode = keyof typeof OAUTH_ERRORS;
 
-/** A refusal of an OAuth route, answered in RFC 6749's shape. */
+/** The status of each OAuth code, read from {@link OAUTH_ERRORS} (for the OpenAPI answers). */
+export const OAUTH_ERROR_STATUS = Object.freeze(
+  Object.fromEntries(Object.entries(OAUTH_ERRORS).map(([code, { status }]) => [code, status])),
+) as { readonly [Code in OAuthErrorCode]: (typeof OAUTH_ERRORS)[Code]['status'] };
+
+/**
+ * A refusal of an OAuth route, answered in RFC 6749's shape; `message` (the `error_description`)
+ * defaults to the code's description in {@link OAUTH_ERRORS}.
+ */
 export class OAuthError extends Error {
+  /** The client tried HTTP Basic: a 401 then names the scheme it may retry with. */
+  readonly basic: boolean;
+
   constructor(
     readonly code: OAuthErrorCode,
-    message: string,
-    /** The client tried HTTP Basic: a 401 then names the scheme it may retry with. */
-    readonly basic = false,
+    description: string = OAUTH_ERRORS[code].description,
+    options?: { basic?: boolean },
   ) {
-    super(message);
+    super(description);
     this.name = new.target.name;
+    this.basic = options?.basic ?? false;
+  }
+
+  /** The HTTP status that answers this error. */
+  get status(): number {
+    return OAUTH_ERRORS[this.code].status;
   }
 }
 
@@ -50,7 +85,7 @@ export function sendOAuthError(reply: FastifyReply, error: OAuthError | RotorErr
   if (error.code === 'invalid_client' && error.basic)
     reply.header('www-authenticate', 'Basic realm="rotor"');
   return reply
-    .code(OAUTH_ERROR_STATUS[error.code])
+    .code(error.status)
     .header('cache-control', 'no-store')
     .send({ error: error.code, error_description: error.message, message: error.message });
 }

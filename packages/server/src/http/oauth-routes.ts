@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { OAuthClient } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
 import { clientInfoOf } from './client-info.js';
+import { OAUTH_DELIVERY } from './delivery-rule.js';
 import { OAuthError, sendOAuthError, toOAuthError } from './oauth-errors.js';
 import { ref } from './response-schemas.js';
 import { type RouteAnswers, warnIfUndeclared } from './route-answers.js';
@@ -89,7 +90,7 @@ export async function oauthRoutes(
             email: required(form, 'username'),
             password: required(form, 'password'),
             deviceName: `OAuth client ${client.id}`,
-            delivery: 'body',
+            delivery: OAUTH_DELIVERY,
             clientId: client.id,
             ...info,
           });
@@ -104,10 +105,7 @@ export async function oauthRoutes(
         case undefined:
           throw new OAuthError('invalid_request', 'The grant_type parameter is missing.');
         default:
-          throw new OAuthError(
-            'unsupported_grant_type',
-            'Only the password and refresh_token grants are supported.',
-          );
+          throw new OAuthError('unsupported_grant_type');
       }
     } catch (error) {
       // Bad credentials and every dead refresh token (expired, revoked, re-used: the session is then
@@ -246,34 +244,36 @@ function authenticateClient(
     const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon < 0 || form.client_secret !== undefined) {
-      throw new OAuthError('invalid_client', 'Malformed client authentication.', true);
+      throw new OAuthError('invalid_client', 'Malformed client authentication.', {
+        basic: true,
+      });
     }
     try {
       // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
       id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
       secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
     } catch {
-      throw new OAuthError('invalid_client', 'Malformed client authentication.', true);
+      throw new OAuthError('invalid_client', 'Malformed client authentication.', {
+        basic: true,
+      });
     }
     if (form.client_id !== undefined && form.client_id !== id) {
-      throw new OAuthError(
-        'invalid_client',
-        'client_id does not match the authenticated client.',
-        true,
-      );
+      throw new OAuthError('invalid_client', 'client_id does not match the authenticated client.', {
+        basic: true,
+      });
     }
   } else {
     id = form.client_id;
     secret = form.client_secret;
   }
   const client = id === undefined ? undefined : clients.get(id);
-  if (!client) throw new OAuthError('invalid_client', 'Unknown client.', basic);
+  if (!client) throw new OAuthError('invalid_client', 'Unknown client.', { basic });
   if (
     client.secret !== undefined
       ? secret === undefined || !sameSecret(secret, client.secret)
       : secret !== undefined
   ) {
-    throw new OAuthError('invalid_client', 'Client authentication failed.', basic);
+    throw new OAuthError('invalid_client', undefined, { basic });
   }
   return client;
 }

@@ -22,7 +22,7 @@ import { RateLimiter } from './limits/limiter.js';
 import { MemoryLimitStore } from './limits/memory-store.js';
 import { RedisLimitStore } from './limits/redis-store.js';
 import { PasswordHasher } from './passwords/passwords.js';
-import type { ClientInfo, SessionContext } from './sessions/context.js';
+import type { ClientInfo, SessionContext, SessionPolicy } from './sessions/context.js';
 import { listUserSessions } from './sessions/list-sessions.js';
 import { pruneExpired, type PruneReport } from './sessions/prune.js';
 import { SessionStateCache } from './sessions/session-cache.js';
@@ -169,8 +169,7 @@ function assemble(
     stopClock: () => void;
   },
 ): Rotor {
-  const policy = {
-    accessTtlSeconds: config.accessTtl,
+  const sessionPolicy: SessionPolicy = {
     refreshTtl: config.refreshTtl,
     sessionMaxAge: config.sessionMaxAge,
     refreshGrace: config.refreshGrace,
@@ -185,12 +184,7 @@ function assemble(
     decisionTime: injectedClock
       ? async () => clock.now()
       : async (tx) => (await tx.databaseNow()) ?? clock.now(),
-    policy: {
-      refreshTtl: policy.refreshTtl,
-      sessionMaxAge: policy.sessionMaxAge,
-      refreshGrace: policy.refreshGrace,
-      maxSessions: policy.maxSessions,
-    },
+    policy: sessionPolicy,
   };
   const accounts: AccountContext = { store, clock, passwords: new PasswordHasher() };
   const accessTokens = new AccessTokens({
@@ -208,7 +202,7 @@ function assemble(
   const ctx: EngineContext = {
     store,
     clock,
-    policy,
+    policy: { ...sessionPolicy, accessTtlSeconds: config.accessTtl },
     limits: {
       shared: new RateLimiter(redisLimits ?? databaseLimitStore(store), clock, config.rateLimit),
       local: new RateLimiter(new MemoryLimitStore(), clock, config.rateLimit),

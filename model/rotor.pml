@@ -512,7 +512,7 @@ ended:
 }
 
 /*
- * authenticate (rotor.ts): verify the JWT (always valid here: only the session can end), then the
+ * authenticate (engine/authenticate.ts): verify the JWT (always valid here: only the session can end), then the
  * session state from this instance's SessionStateCache, else from the database.
  */
 proctype Reader(byte c) {

@@ -1,7 +1,10 @@
 /**
  * `@rotor/server`: the Rotor auth service. `createServer(loadConfig())` is all most users need;
- * the engine, store and rules are exported for embedding and tests.
+ * the engine (`createRotor`), the store and the rate limiters are exported for embedding and
+ * tests. The session rules themselves stay internal: a caller reaches them through `Rotor`.
  */
+
+// The server and its configuration: `createServer(loadConfig())`.
 export {
   loadConfig,
   type RotorConfig,
@@ -10,6 +13,11 @@ export {
   type TrustedProxy,
 } from './config/load-config.js';
 export { parseDuration } from './config/duration.js';
+export { createServer, type CreateServerOptions } from './http/create-server.js';
+export { clientAddressResolver, type AddressedRequest } from './http/client-address.js';
+export { VERSION } from './version.js';
+
+// Errors: one class per package, its codes and their HTTP statuses (docs/errors.md).
 export {
   RotorError,
   ConfigError,
@@ -19,16 +27,33 @@ export {
   type RotorErrorCode,
 } from './errors.js';
 export { OAUTH_ERRORS, type OAuthErrorCode, type OAuthErrorSpec } from './http/oauth-errors.js';
+
+// Time: every rule reads an injected clock; tests freeze or advance a `ManualClock`.
 export { systemClock, ManualClock, type Clock } from './clock.js';
-export { createServer, type CreateServerOptions } from './http/create-server.js';
-export { clientAddressResolver, type AddressedRequest } from './http/client-address.js';
+
+// The engine, for embedding: its operations and what they take and give.
 export {
   createRotor,
   type Rotor,
+  type CreateRotorOptions,
   type TokenGrant,
   type Principal,
-  type CreateRotorOptions,
+  type LoginInput,
+  type RefreshInput,
+  type RegisterInput,
+  type ChangePasswordInput,
+  type RefreshTokenInfo,
 } from './rotor.js';
+export type { SessionContext, SessionPolicy, ClientInfo } from './sessions/context.js';
+export type { SessionEndReason } from './sessions/session-state.js';
+export type { PruneReport } from './sessions/prune.js';
+export type { AccessTokenClaims } from './tokens/access-token.js';
+export type { Page, PageRequest } from './lib/paging.js';
+/** Opens a session directly, without a password: for tests that race it against other writes. */
+export { startSession, type IssuedSession } from './sessions/start-session.js';
+
+// The store: opening one by URL, or a `KyselyStore` over your own Kysely; the `Store` interface
+// and its rows, for another implementation.
 export { openStore, migrate } from './store/open-store.js';
 export { KyselyStore } from './store/kysely-store.js';
 export type { StoreOptions, OpenStoreOptions } from './store/open-store.js';
@@ -43,40 +68,24 @@ export type { SessionStore } from './store/sessions.js';
 export type { TokenStore } from './store/tokens.js';
 export type { EventStore } from './store/events.js';
 export type { KeyStore } from './store/keys.js';
+export type { Database } from './store/schema.js';
 export type {
   Store,
   UserRow,
   SessionRow,
   SessionWithUser,
   TokenRow,
+  EventRow,
   RevokeReason,
   KeysetPage,
   RowSlice,
   SessionKey,
 } from './store/store.js';
-export { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, type Page, type PageRequest } from './lib/paging.js';
-export { assertPlainText, type PlainTextOptions } from './lib/plain-text.js';
 export type { SessionStateListener, ChangeWatch, ExternalChanges } from './store/changes.js';
 export { LISTENER_STALE_AFTER_MS } from './store/postgres/postgres-changes.js';
-export type { Database } from './store/schema.js';
-export type { SessionContext, SessionPolicy } from './sessions/context.js';
-export { startSession, type IssuedSession } from './sessions/start-session.js';
-export { rotateRefreshToken } from './sessions/rotate-refresh-token.js';
-export {
-  endSession,
-  endSessionByRefreshToken,
-  revokeUserSession,
-  revokeAllUserSessions,
-} from './sessions/end-sessions.js';
-export {
-  assertSessionActive,
-  sessionEndsAt,
-  type SessionEndReason,
-} from './sessions/session-state.js';
-export { hashRefreshToken, deriveSuccessor, generateRefreshToken } from './tokens/refresh-token.js';
-export { ACCESS_TOKEN_TYPE, type AccessTokenClaims } from './tokens/access-token.js';
-export { normalizeEmail } from './accounts/email.js';
-export { VERSION } from './version.js';
+
+// Rate limits: the rules, the limiter and its stores (memory, database, Redis), and the sliding
+// window a `LimitStore` keeps.
 export { LIMITS, type LimitRule } from './limits/rules.js';
 export {
   RateLimiter,

@@ -261,6 +261,25 @@ for (const dialect of DIALECTS) {
         expect(await codeOf(rotor.authenticate(grant.accessToken))).toBe('token_expired');
       });
 
+      it('one liveness rule: a session past its idle lifetime is ended for refresh, introspection and a password change alike', async () => {
+        const grant = await signIn();
+        const principal = await rotor.authenticate(grant.accessToken);
+        expect(await rotor.inspectRefreshToken(grant.refreshToken)).not.toBeNull();
+        clock.set(grant.refreshExpiresAt * 1000);
+        expect(await rotor.inspectRefreshToken(grant.refreshToken)).toBeNull();
+        // A caller authenticated before the session ran out changes no password after it.
+        expect(
+          await codeOf(
+            rotor.changePassword({
+              principal,
+              currentPassword: PASSWORD,
+              newPassword: 'a brand new passphrase',
+            }),
+          ),
+        ).toBe('session_expired');
+        expect(await codeOf(refresh(grant.refreshToken))).toBe('session_expired');
+      });
+
       it('credentials: a wrong password and an unknown email are the same invalid_credentials', async () => {
         const attempt = (e: string, p: string) =>
           rotor.login({ email: e, password: p, deviceName: null, delivery: 'body', ...client });

@@ -7,6 +7,7 @@ import {
   normalizePassword,
   type PasswordHasher,
 } from '../passwords/passwords.js';
+import { assertSessionActive } from '../sessions/session-state.js';
 import type { Store, UserRow } from '../store/store.js';
 import { parseEmail } from './email.js';
 
@@ -89,7 +90,8 @@ export function checkNewPassword(currentPassword: string, newPassword: string): 
  * verified against is still the one stored, and that the calling session is still live: of two
  * password changes racing with the same current password (the owner, and a thief with a stolen
  * session), the second to commit finds the hash changed and changes nothing (`invalid_credentials`),
- * and a session that the first one ended cannot change the password after it (`session_revoked`).
+ * and a session that the first one ended cannot change the password after it (`session_revoked`;
+ * `session_expired` for one that expired meanwhile: the one liveness rule, `sessionEndError`).
  * Returns how many sessions ended.
  */
 export async function setPassword(
@@ -111,12 +113,13 @@ export async function setPassword(
       throw new RotorError('invalid_credentials', 'The current password is incorrect.');
     }
     const session = await tx.findSession(input.sessionId);
-    if (!session || session.revoked_at !== null) {
+    if (!session) {
       throw new RotorError(
         'session_revoked',
         'This session was signed out or revoked; sign in again.',
       );
     }
+    assertSessionActive(session, now);
     await tx.updatePasswordHash(input.userId, hash);
     const ended = await tx.revokeUserSessions(
       input.userId,

@@ -4,7 +4,7 @@ import { RateLimitedError } from '../limits/limiter.js';
 import type { SessionRow, Store, TokenRow, UserRow } from '../store/store.js';
 import { deriveSuccessor, hashRefreshToken, isRefreshTokenShape } from '../tokens/refresh-token.js';
 import type { ClientInfo, SessionContext } from './context.js';
-import { sessionEndsAt, sessionExpired, sessionRevoked } from './session-state.js';
+import { sessionEndError, sessionExpired } from './session-state.js';
 import type { IssuedSession } from './start-session.js';
 
 type Decision =
@@ -14,7 +14,8 @@ type Decision =
       user: UserRow;
       /** The refresh token to hand out: the new successor, or the live tip of a racer's chain. */
       refreshToken: string;
-      refreshExpiresAt: number;
+      /** Milliseconds since the epoch. */
+      refreshExpiresAtMs: number;
       rotated: boolean;
     }
   | { ok: false; error: RotorError };
@@ -74,7 +75,7 @@ export async function rotateRefreshToken(
     session: decision.session,
     user: decision.user,
     refreshToken: decision.refreshToken,
-    refreshExpiresAt: decision.refreshExpiresAt,
+    refreshExpiresAtMs: decision.refreshExpiresAtMs,
     rotated: decision.rotated,
   };
 }
@@ -110,8 +111,10 @@ async function decide(
     return { ok: false, error: new RotorError('invalid_token', 'The refresh token is not valid.') };
   }
   // The holder of one of the session's tokens learns why it ended (details.reason), nobody else.
-  if (session.revoked_at !== null) return { ok: false, error: sessionRevoked(session) };
-  if (sessionEndsAt(session) <= now || (token.rotated_at === null && token.expires_at <= now)) {
+  const ended = sessionEndError(session, now);
+  if (ended) return { ok: false, error: ended };
+  // A live session whose presented token expired unrotated: the idle lifetime it carried ran out.
+  if (token.rotated_at === null && token.expires_at <= now) {
     return { ok: false, error: sessionExpired(session, now) };
   }
   // Read inside the transaction: once it commits, nothing but signing is left that could fail and
@@ -157,7 +160,7 @@ async function decide(
         session: { ...session, ...patch },
         user,
         refreshToken: successor,
-        refreshExpiresAt,
+        refreshExpiresAtMs: refreshExpiresAt,
         rotated: true,
       };
     }
@@ -173,7 +176,7 @@ async function decide(
       session,
       user,
       refreshToken: tip.refreshToken,
-      refreshExpiresAt: tip.row.expires_at,
+      refreshExpiresAtMs: tip.row.expires_at,
       rotated: false,
     };
   }

@@ -40,8 +40,33 @@ export function sessionExpired(session: SessionRow, now: number): RotorError {
   });
 }
 
+/**
+ * Whether a lifetime of the session has run out at `now` (milliseconds since the epoch), revoked
+ * or not: idle expiry or maximum age, whichever comes first (`sessionEndsAt`).
+ */
+export function sessionHasExpired(session: SessionRow, now: number): boolean {
+  return sessionEndsAt(session) <= now;
+}
+
+/**
+ * Why the session is not usable at `now` (milliseconds since the epoch): `session_revoked` when it
+ * was revoked, else `session_expired` when a lifetime ran out; undefined while it is live. The one
+ * liveness rule: every check of a session (refresh, access, introspection, password change) asks
+ * this, so a revoked session is never answered as expired in one place and live in another.
+ */
+export function sessionEndError(session: SessionRow, now: number): RotorError | undefined {
+  if (session.revoked_at !== null) return sessionRevoked(session);
+  if (sessionHasExpired(session, now)) return sessionExpired(session, now);
+  return undefined;
+}
+
+/** Whether the session is usable at `now`: neither revoked nor expired (`sessionEndError`). */
+export function isSessionLive(session: SessionRow, now: number): boolean {
+  return sessionEndError(session, now) === undefined;
+}
+
 /** Throws `session_revoked` or `session_expired` unless the session is usable at `now`. */
 export function assertSessionActive(session: SessionRow, now: number): void {
-  if (session.revoked_at !== null) throw sessionRevoked(session);
-  if (sessionEndsAt(session) <= now) throw sessionExpired(session, now);
+  const ended = sessionEndError(session, now);
+  if (ended) throw ended;
 }

@@ -9,8 +9,8 @@ import type { ClientInfo, SessionContext } from './context.js';
 export interface IssuedSession {
   session: SessionRow;
   refreshToken: string;
-  /** Milliseconds since the epoch. */
-  refreshExpiresAt: number;
+  /** When the refresh token expires unless used: milliseconds since the epoch. */
+  refreshExpiresAtMs: number;
 }
 
 /**
@@ -81,5 +81,5 @@ export async function startSession(
     });
     await input.started?.(tx, session, evicted);
   });
-  return { session, refreshToken, refreshExpiresAt };
+  return { session, refreshToken, refreshExpiresAtMs: refreshExpiresAt };
 }

@@ -1,0 +1,50 @@
+import { sessionEndsAt } from '../sessions/session-state.js';
+import type { IssuedSession } from '../sessions/start-session.js';
+import type { SessionRow, UserRow } from '../store/store.js';
+import type { EngineContext } from './context.js';
+
+/** What a successful login or refresh hands out; the HTTP layer shapes it per delivery. */
+export interface TokenGrant {
+  user: UserRow;
+  session: SessionRow;
+  accessToken: string;
+  /** Seconds since the epoch (the access token's `exp`). */
+  accessExpiresAt: number;
+  refreshToken: string;
+  /** Seconds since the epoch (`IssuedSession.refreshExpiresAtMs`, rounded down). */
+  refreshExpiresAt: number;
+  /** False when a racer inside the grace window got the successor another request created. */
+  rotated: boolean;
+  /** After a login: a new device token for this client (OWASP device cookies; device-token.ts). */
+  deviceToken?: string;
+}
+
+/**
+ * The grant of an issued session: signs its access token, which never outlives its session
+ * (DESIGN.md, 4), and puts the times in seconds. `rotated` defaults to true (a login's new session).
+ */
+export async function grantTokens(
+  ctx: Pick<EngineContext, 'clock' | 'policy' | 'accessTokens'>,
+  user: UserRow,
+  issued: IssuedSession & { rotated?: boolean },
+): Promise<TokenGrant> {
+  const nowSeconds = Math.floor(ctx.clock.now() / 1000);
+  const accessExpiresAt = Math.min(
+    nowSeconds + ctx.policy.accessTtlSeconds,
+    Math.floor(sessionEndsAt(issued.session) / 1000),
+  );
+  const accessToken = await ctx.accessTokens.sign({
+    sub: user.id,
+    sid: issued.session.id,
+    exp: accessExpiresAt,
+  });
+  return {
+    user,
+    session: issued.session,
+    accessToken,
+    accessExpiresAt,
+    refreshToken: issued.refreshToken,
+    refreshExpiresAt: Math.floor(issued.refreshExpiresAtMs / 1000),
+    rotated: issued.rotated ?? true,
+  };
+}

@@ -21,6 +21,13 @@ export {
   type Principal,
   type CreateRotorOptions,
 } from './rotor.js';
+export type { UserDirectory, DirectoryUser } from './engine/user-directory.js';
+export {
+  RESERVED_CLAIMS,
+  MAX_CUSTOM_CLAIMS_BYTES,
+  type ClaimsHook,
+} from './engine/custom-claims.js';
+export { LOGIN_TICKET_TTL_SECONDS, hashLoginTicket } from './engine/login-tickets.js';
 export { openStore, migrate } from './store/open-store.js';
 export { KyselyStore } from './store/kysely-store.js';
 export type {
@@ -33,6 +40,7 @@ export type {
   KeysetPage,
   RowSlice,
   SessionKey,
+  LoginTicketRow,
 } from './store/store.js';
 export { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, type Page, type PageRequest } from './lib/paging.js';
 export { assertPlainText, type PlainTextOptions } from './lib/plain-text.js';

@@ -3,7 +3,6 @@ import {
   checkNewPassword,
   registerUser,
   setPassword,
-  verifyPassword,
   type AccountContext,
 } from './accounts/accounts.js';
 import type { Clock } from './clock.js';
@@ -31,7 +30,17 @@ import { pruneExpired, type PruneReport } from './sessions/prune.js';
 import { rotateRefreshToken } from './sessions/rotate-refresh-token.js';
 import { SessionStateCache } from './sessions/session-cache.js';
 import { assertSessionActive, sessionEndsAt } from './sessions/session-state.js';
-import { startSession, type IssuedSession } from './sessions/start-session.js';
+import type { IssuedSession } from './sessions/start-session.js';
+import { createUser } from './engine/create-user.js';
+import { customClaims, type ClaimsHook } from './engine/custom-claims.js';
+import { issueLoginTicket, redeemLoginTicket } from './engine/login-tickets.js';
+import { signIn, startSignedInSession, type SessionRequest } from './engine/sign-in.js';
+import {
+  findAccountById,
+  findLoginAccount,
+  upgradeWeakHash,
+  type UserDirectory,
+} from './engine/user-directory.js';
 import { databaseClock } from './store/database-clock.js';
 import { openStore } from './store/open-store.js';
 import type { EventRow, SessionRow, Store, UserRow } from './store/store.js';
@@ -144,7 +153,51 @@ export interface Rotor {
   listSessions(userId: string, page?: PageRequest): Promise<Page<SessionRow>>;
   /** A page of the user's security events, newest first (the audit log; `limit` 1–100, default 50). */
   listEvents(userId: string, page?: PageRequest): Promise<Page<EventRow>>;
-  /** Deletes ended sessions, old rotated tokens, rate-limit states and events (see `pruneExpired`). */
+  /**
+   * The app's own sign-in (SSO, magic links, one-time codes): the app vouches that `userId` is
+   * signed in on this device; the session starts, is audited and granted as by `login`.
+   * `not_found` for an unknown user.
+   */
+  signIn(
+    input: {
+      userId: string;
+      deviceName?: string | null;
+      delivery: Delivery;
+      clientId?: string;
+    } & ClientInfo,
+  ): Promise<TokenGrant>;
+  /**
+   * Creates a user without a password (for an external sign-in); `email_taken` when the email
+   * exists, `invalid_request` for one that is not an address.
+   */
+  createUser(
+    input: { email: string; name?: string | null },
+    client?: Partial<ClientInfo>,
+  ): Promise<UserRow>;
+  /**
+   * A single-use login ticket for `userId`, redeemable for 60 s (`LOGIN_TICKET_TTL_SECONDS`)
+   * at `POST /auth/login`; only its SHA-256 is stored. `not_found` for an unknown user.
+   */
+  issueLoginTicket(
+    input: { userId: string; deviceName?: string | null },
+    client?: Partial<ClientInfo>,
+  ): Promise<{ ticket: string; expiresIn: number }>;
+  /**
+   * Redeems a login ticket, atomically and once: a login answer. Unknown, used or expired:
+   * `invalid_credentials` (counted against the address's login budget).
+   */
+  redeemLoginTicket(
+    input: {
+      ticket: string;
+      deviceName?: string | null;
+      delivery: Delivery;
+      clientId?: string;
+    } & ClientInfo,
+  ): Promise<TokenGrant>;
+  /**
+   * Deletes ended sessions, old rotated tokens, rate-limit states, events and expired login
+   * tickets (see `pruneExpired`).
+   */
   prune(): Promise<PruneReport>;
   close(): Promise<void>;
 }
@@ -161,6 +214,16 @@ export interface CreateRotorOptions {
    * The CLI's short commands beside a running server pass false.
    */
   sqliteServerLock?: boolean;
+  /**
+   * The app's own user table (issue 16): logins find users and hashes there, new hashes are
+   * written back, and `register` is refused (`forbidden`: the app owns sign-up).
+   */
+  users?: UserDirectory;
+  /**
+   * The app's claims for every access token signed (login, sign-in, ticket, every refresh).
+   * Rotor's own claims cannot be set (TypeError naming it); at most 4 KiB of JSON (RangeError).
+   */
+  claims?: ClaimsHook;
 }
 
 /**
@@ -195,6 +258,8 @@ export async function createRotor(
       ownsStore,
       injectedClock: options.clock !== undefined,
       stopClock,
+      users: options.users,
+      claims: options.claims,
     });
   } catch (error) {
     stopClock();
@@ -213,10 +278,14 @@ function assemble(
     ownsStore,
     injectedClock,
     stopClock,
+    users,
+    claims,
   }: {
     ownsStore: boolean;
     injectedClock: boolean;
     stopClock: () => void;
+    users: UserDirectory | undefined;
+    claims: ClaimsHook | undefined;
   },
 ): Rotor {
   const sessions: SessionContext = {
@@ -274,6 +343,7 @@ function assemble(
       sub: user.id,
       sid: issued.session.id,
       exp: accessExpiresAt,
+      claims: await customClaims(claims, { user, session: issued.session }),
     });
     return {
       user,
@@ -286,6 +356,17 @@ function assemble(
     };
   }
 
+  // Issue 16: where users live (Rotor's table or the app's directory), and how sessions start.
+  const userSource = { store, clock, users, passwords: accounts.passwords };
+  const signInContext = { ...userSource, sessions, audit, deviceTokens, grant };
+  const sessionRequest = (input: Partial<SessionRequest> & ClientInfo): SessionRequest => ({
+    deviceName: input.deviceName ?? null,
+    delivery: input.delivery ?? 'split',
+    clientId: input.clientId,
+    ip: input.ip,
+    userAgent: input.userAgent,
+  });
+
   return {
     config,
     store,
@@ -297,6 +378,9 @@ function assemble(
     async register(input) {
       // Sign-ups over HTTP count per address, before the hashing; the CLI (no address) is the
       // operator.
+      if (users) {
+        throw new RotorError('forbidden', 'Sign-up is the app’s own: it keeps the user table.');
+      }
       if (input.ip) await limits.shared.reserve(rules.register, addressSubject(input.ip));
       return registerUser(accounts, input);
     },
@@ -306,7 +390,8 @@ function assemble(
       const email = normalizeEmail(input.email);
       const address = limitAddress(input.ip);
       const nowSeconds = Math.floor(clock.now() / 1000);
-      const user = await store.findUserByEmail(email);
+      const account = await findLoginAccount(userSource, input.email);
+      let user = account?.user;
       let device: string | undefined;
       const candidates =
         typeof input.deviceToken === 'string' ? [input.deviceToken] : input.deviceToken;
@@ -319,7 +404,9 @@ function assemble(
       // right password spends no budget: honest users behind one address never add up.
       const subjects = { account: device === undefined ? email : undefined, device, address };
       const verified = await verifyWithinBudget(limits.shared, rules, subjects, () =>
-        verifyPassword(accounts, user, input.password),
+        account
+          ? accounts.passwords.verify(account.passwordHash, input.password)
+          : accounts.passwords.verifyUnknown(input.password),
       );
       if (!user || !verified) {
         await audit.record({
@@ -330,36 +417,9 @@ function assemble(
         });
         throw new RotorError('invalid_credentials', 'The email or password is incorrect.');
       }
-      const issued = await startSession(sessions, {
-        user,
-        deviceName: input.deviceName,
-        delivery: input.delivery,
-        clientId: input.clientId ?? null,
-        ip: input.ip,
-        userAgent: input.userAgent,
-        started: async (tx, session, evicted) => {
-          for (const sessionId of evicted) {
-            await audit.record(
-              { type: 'session_evicted', userId: user.id, sessionId, ip: input.ip },
-              tx,
-            );
-          }
-          await audit.record(
-            {
-              type: 'login_succeeded',
-              userId: user.id,
-              sessionId: session.id,
-              ip: input.ip,
-              userAgent: input.userAgent,
-            },
-            tx,
-          );
-        },
-      });
-      const granted = await grant(user, issued);
-      // At the epoch the session was created under (startSession checked it had not moved).
-      granted.deviceToken = await deviceTokens.issue(user, nowSeconds);
-      return granted;
+      // A bcrypt hash (a user table migrated from another system) becomes argon2id now.
+      user = await upgradeWeakHash(userSource, account!, input.password);
+      return startSignedInSession(signInContext, user, sessionRequest(input));
     },
     async refresh(input) {
       let issued: Awaited<ReturnType<typeof rotateRefreshToken>>;
@@ -441,19 +501,23 @@ function assemble(
     async changePassword({ principal, currentPassword, newPassword, client = {} }) {
       // Checked before anything is spent: a new password that cannot be set costs no guess.
       checkNewPassword(currentPassword, newPassword);
-      const user = await store.findUserById(principal.user.id);
+      const account = await findAccountById(userSource, principal.user.id);
+      const user = account?.user;
       // The same budgets as logins: a stolen access token must not open a password oracle.
       const subjects = { account: principal.user.email, address: limitAddress(client.ip) };
       const verified = await verifyWithinBudget(limits.shared, rules, subjects, async () =>
-        user === undefined ? false : verifyPassword(accounts, user, currentPassword),
+        account === undefined
+          ? false
+          : accounts.passwords.verify(account.passwordHash, currentPassword),
       );
-      if (!user || !verified) {
+      if (!user || !account?.passwordHash || !verified) {
         throw new RotorError('invalid_credentials', 'The current password is incorrect.');
       }
       return setPassword(accounts, {
         userId: user.id,
         sessionId: principal.session.id,
-        verifiedHash: user.password_hash,
+        verifiedHash: account.passwordHash,
+        directory: users,
         newPassword,
         changed: (tx) =>
           audit.record(
@@ -490,6 +554,17 @@ function assemble(
       ),
     listSessions: (userId, page) => listUserSessions(sessions, userId, page),
     listEvents: (userId, page) => audit.list(userId, page),
+    signIn: (input) => signIn(signInContext, { ...sessionRequest(input), userId: input.userId }),
+    createUser: (input, client) => createUser({ store, clock, audit }, input, client),
+    issueLoginTicket: async (input, client) => {
+      const { ticket, expiresIn } = await issueLoginTicket({ ...userSource, audit }, input, client);
+      return { ticket, expiresIn };
+    },
+    redeemLoginTicket: (input) =>
+      redeemLoginTicket(
+        { ...signInContext, limits: limits.shared, rules },
+        { ...sessionRequest(input), ticket: input.ticket, address: limitAddress(input.ip) },
+      ),
     prune: () => pruneExpired(store, clock, config.retention, config.auditRetention),
     async close() {
       stopClock();

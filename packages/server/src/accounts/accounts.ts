@@ -8,6 +8,7 @@ import {
   type PasswordHasher,
 } from '../passwords/passwords.js';
 import type { Store, UserRow } from '../store/store.js';
+import type { UserDirectory } from '../engine/user-directory.js';
 import { parseEmail } from './email.js';
 
 export interface AccountContext {
@@ -60,6 +61,7 @@ export async function verifyPassword(
   user: UserRow | undefined,
   password: string,
 ): Promise<boolean> {
+  // A user without a password (`password_hash` null) costs the dummy verification too.
   return user
     ? ctx.passwords.verify(user.password_hash, password)
     : ctx.passwords.verifyUnknown(password);
@@ -99,6 +101,8 @@ export async function setPassword(
     sessionId: string;
     verifiedHash: string;
     newPassword: string;
+    /** The app's user table, when it keeps the hashes: the new hash is written there. */
+    directory?: UserDirectory | undefined;
     /** Runs before the commit (the audit event commits with the change: issue 15, item 5). */
     changed?: (tx: Store) => Promise<void>;
   },
@@ -107,7 +111,10 @@ export async function setPassword(
   return ctx.store.transaction(async (tx) => {
     const now = ctx.clock.now();
     const current = await tx.lockUser(input.userId);
-    if (!current || current.password_hash !== input.verifiedHash) {
+    const stored = input.directory
+      ? (await input.directory.findById(input.userId))?.passwordHash
+      : current?.password_hash;
+    if (!current || stored !== input.verifiedHash) {
       throw new RotorError('invalid_credentials', 'The current password is incorrect.');
     }
     const session = await tx.findSession(input.sessionId);
@@ -117,7 +124,14 @@ export async function setPassword(
         'This session was signed out or revoked; sign in again.',
       );
     }
-    await tx.updatePasswordHash(input.userId, hash);
+    if (input.directory) {
+      // The directory's write cannot join this transaction; the epoch bump below can, and the
+      // mirror row's lock orders this change against logins starting sessions meanwhile.
+      await input.directory.updatePasswordHash(input.userId, hash);
+      await tx.bumpSessionEpoch(input.userId);
+    } else {
+      await tx.updatePasswordHash(input.userId, hash);
+    }
     const ended = await tx.revokeUserSessions(
       input.userId,
       now,

@@ -12,6 +12,7 @@ import type { Database, RateLimitsTable } from './schema.js';
 import type {
   EventRow,
   KeysetPage,
+  LoginTicketRow,
   RevokeReason,
   RowSlice,
   SessionKey,
@@ -555,6 +556,74 @@ export class KyselyStore implements Store {
       .onConflict((oc) => oc.column('name').doNothing())
       .execute();
   }
+
+  // login tickets (issue 16)
+  async mirrorUser(
+    mirror: Pick<UserRow, 'id' | 'email' | 'name' | 'created_at'>,
+  ): Promise<UserRow> {
+    await this.#db
+      .insertInto('users')
+      .values({ ...mirror, password_hash: null, session_epoch: 0 })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+    const row = user(
+      (await this.#db
+        .selectFrom('users')
+        .selectAll()
+        .where('id', '=', mirror.id)
+        .executeTakeFirstOrThrow()) as UserRow,
+    );
+    // Written only when the directory's values moved: a write of a user notifies every
+    // instance's session cache (PostgreSQL trigger), which a login need not cost.
+    if (row.email === mirror.email && row.name === mirror.name) return row;
+    await this.#db
+      .updateTable('users')
+      .set({ email: mirror.email, name: mirror.name })
+      .where('id', '=', mirror.id)
+      .execute();
+    this.#changed((l) => l.user(mirror.id));
+    return { ...row, email: mirror.email, name: mirror.name };
+  }
+
+  async upgradePasswordHash(userId: string, oldHash: string, newHash: string): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('users')
+      .set({ password_hash: newHash })
+      .where('id', '=', userId)
+      .where('password_hash', '=', oldHash)
+      .executeTakeFirst();
+    const upgraded = Number(result.numUpdatedRows) === 1;
+    if (upgraded) this.#changed((l) => l.user(userId));
+    return upgraded;
+  }
+
+  async insertLoginTicket(ticket: LoginTicketRow): Promise<void> {
+    await this.#db.insertInto('login_tickets').values(ticket).execute();
+  }
+
+  async consumeLoginTicket(hash: string, now: number): Promise<LoginTicketRow | undefined> {
+    const row = await this.#db
+      .deleteFrom('login_tickets')
+      .where('ticket_hash', '=', hash)
+      .where('expires_at', '>', now)
+      .returningAll()
+      .executeTakeFirst();
+    return (
+      row && {
+        ...row,
+        created_at: Number(row.created_at),
+        expires_at: Number(row.expires_at),
+      }
+    );
+  }
+
+  async pruneLoginTickets(now: number): Promise<number> {
+    const result = await this.#db
+      .deleteFrom('login_tickets')
+      .where('expires_at', '<=', now)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
 }
 
 /** The first `limit` of `rows` (read with one extra), and whether the extra was there. */
@@ -578,7 +647,7 @@ function sessionWithUser(
   row: SessionRow & {
     user_email: string;
     user_name: string | null;
-    user_password_hash: string;
+    user_password_hash: string | null;
     user_created_at: number;
     user_session_epoch: number;
   },

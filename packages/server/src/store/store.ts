@@ -3,6 +3,7 @@ import type { LimitState } from '../limits/window.js';
 import type { ChangeWatch, SessionStateListener } from './changes.js';
 import type {
   EventsTable,
+  LoginTicketsTable,
   SessionsTable,
   SigningKeysTable,
   UsersTable,
@@ -14,6 +15,7 @@ export type SessionRow = Selectable<SessionsTable>;
 export type TokenRow = Selectable<UserTokensTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
 export type EventRow = Selectable<EventsTable>;
+export type LoginTicketRow = Selectable<LoginTicketsTable>;
 
 /** A session with the user it belongs to, read together. */
 export interface SessionWithUser {
@@ -183,4 +185,25 @@ export interface Store {
   findSecret(name: string): Promise<string | undefined>;
   /** Keeps the first value ever written under `name` (instances racing at start agree). */
   insertSecretIfAbsent(name: string, value: string, now: number): Promise<void>;
+
+  // login tickets (issue 16)
+  /**
+   * Rotor's row of a user of the app's own user table (engine/user-directory.ts): inserted when
+   * missing, its email and name brought up to date; the password hash stays the directory's, and
+   * the session epoch Rotor's. Throws (unique violation) when another user has the email.
+   */
+  mirrorUser(user: Pick<UserRow, 'id' | 'email' | 'name' | 'created_at'>): Promise<UserRow>;
+  /**
+   * Replaces a verified hash with a stronger one of the same password (bcrypt → argon2id), only
+   * while `oldHash` is still stored; the session epoch stays (the password did not change).
+   */
+  upgradePasswordHash(userId: string, oldHash: string, newHash: string): Promise<boolean>;
+  insertLoginTicket(ticket: LoginTicketRow): Promise<void>;
+  /**
+   * Deletes the ticket of `hash` if it has not expired at `now` and returns it: one conditional
+   * DELETE … RETURNING, which exactly one of concurrent redeemers wins.
+   */
+  consumeLoginTicket(hash: string, now: number): Promise<LoginTicketRow | undefined>;
+  /** Deletes tickets that expired before `now`; how many. */
+  pruneLoginTickets(now: number): Promise<number>;
 }

@@ -91,8 +91,8 @@ describe('@rotor/verify claims typing', () => {
       audience: 'rotor',
       jwksUri: 'https://auth.example.test/jwks',
     });
-    const middleware = rotorExpress(verifier);
-    type Request = Parameters<typeof middleware>[0];
+    type Request = Parameters<ReturnType<typeof rotorExpress<AppClaims>>>[0];
+    expectTypeOf(rotorExpress(verifier)).parameter(0).toEqualTypeOf<Request>();
     expectTypeOf<NonNullable<Request['auth']>['tenant']>().toEqualTypeOf<string>();
     expectTypeOf(authOf<AppClaims>).returns.toEqualTypeOf<(RotorClaims & AppClaims) | null>();
     // Without a type argument, the claims are Rotor's own.

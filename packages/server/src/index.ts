@@ -50,6 +50,13 @@ export type { PruneReport } from './sessions/prune.js';
 export type { AccessTokenClaims } from './tokens/access-token.js';
 export type { Page, PageRequest } from './lib/paging.js';
 /** Opens a session directly, without a password: for tests that race it against other writes. */
+export type { UserDirectory, DirectoryUser } from './engine/user-directory.js';
+export {
+  RESERVED_CLAIMS,
+  MAX_CUSTOM_CLAIMS_BYTES,
+  type ClaimsHook,
+} from './engine/custom-claims.js';
+export { LOGIN_TICKET_TTL_SECONDS, hashLoginTicket } from './engine/login-tickets.js';
 export { startSession, type IssuedSession } from './sessions/start-session.js';
 
 // The store: opening one by URL, or a `KyselyStore` over your own Kysely; the `Store` interface
@@ -80,6 +87,7 @@ export type {
   KeysetPage,
   RowSlice,
   SessionKey,
+  LoginTicketRow,
 } from './store/store.js';
 export type { SessionStateListener, ChangeWatch, ExternalChanges } from './store/changes.js';
 export { LISTENER_STALE_AFTER_MS } from './store/postgres/postgres-changes.js';

@@ -16,6 +16,16 @@ import {
 } from './engine/logout.js';
 import { refresh, type RefreshInput } from './engine/refresh.js';
 import { register, type RegisterInput } from './engine/register.js';
+import { createUser, type CreateUserInput } from './engine/create-user.js';
+import type { ClaimsHook } from './engine/custom-claims.js';
+import {
+  issueLoginTicket,
+  redeemLoginTicket,
+  type IssueLoginTicketInput,
+  type RedeemLoginTicketInput,
+} from './engine/login-tickets.js';
+import { signIn, type SignInInput } from './engine/sign-in.js';
+import type { UserDirectory } from './engine/user-directory.js';
 import type { Page, PageRequest } from './lib/paging.js';
 import { databaseLimitStore } from './limits/database-store.js';
 import { RateLimiter } from './limits/limiter.js';
@@ -38,6 +48,7 @@ import { KeyRing } from './tokens/signing-keys.js';
 // too, where the HTTP layer and embedders have always found them.
 export type { Principal, TokenGrant };
 export type { ChangePasswordInput, LoginInput, RefreshInput, RefreshTokenInfo, RegisterInput };
+export type { CreateUserInput, IssueLoginTicketInput, RedeemLoginTicketInput, SignInInput };
 
 /** Rotor's engine: the session rules wired to one store, clock and key ring. No global state. */
 export interface Rotor {
@@ -90,7 +101,35 @@ export interface Rotor {
   listSessions(userId: string, page?: PageRequest): Promise<Page<SessionRow>>;
   /** A page of the user's security events, newest first (the audit log; `limit` 1–100, default 50). */
   listEvents(userId: string, page?: PageRequest): Promise<Page<EventRow>>;
-  /** Deletes ended sessions, old rotated tokens, rate-limit states and events (see `pruneExpired`). */
+  /**
+   * The app's own sign-in (SSO, magic links, one-time codes): the app vouches that `userId` is
+   * signed in on this device; the session starts, is audited and granted as by `login`
+   * (engine/sign-in.ts). `not_found` for an unknown user.
+   */
+  signIn(input: SignInInput): Promise<TokenGrant>;
+  /**
+   * Creates a user without a password, for an external sign-in (engine/create-user.ts);
+   * `email_taken` when the email exists, `invalid_request` for one that is not an address.
+   */
+  createUser(input: CreateUserInput, client?: Partial<ClientInfo>): Promise<UserRow>;
+  /**
+   * A single-use login ticket for `userId`, redeemable for 60 s (`LOGIN_TICKET_TTL_SECONDS`)
+   * at `POST /auth/login`; only its SHA-256 is stored (engine/login-tickets.ts). `not_found` for
+   * an unknown user.
+   */
+  issueLoginTicket(
+    input: IssueLoginTicketInput,
+    client?: Partial<ClientInfo>,
+  ): Promise<{ ticket: string; expiresIn: number }>;
+  /**
+   * Redeems a login ticket, atomically and once: a login's grant. Unknown, used or expired:
+   * `invalid_credentials` (counted against the address's login budget).
+   */
+  redeemLoginTicket(input: RedeemLoginTicketInput): Promise<TokenGrant>;
+  /**
+   * Deletes ended sessions, old rotated tokens, rate-limit states, events and expired login
+   * tickets (see `pruneExpired`).
+   */
   prune(): Promise<PruneReport>;
   close(): Promise<void>;
 }
@@ -107,6 +146,16 @@ export interface CreateRotorOptions {
    * The CLI's short commands beside a running server pass false.
    */
   sqliteServerLock?: boolean;
+  /**
+   * The app's own user table (issue 16): logins find users and hashes there, new hashes are
+   * written back, and `register` is refused (`forbidden`: the app owns sign-up).
+   */
+  users?: UserDirectory;
+  /**
+   * The app's claims for every access token signed (login, sign-in, ticket, every refresh).
+   * Rotor's own claims cannot be set (TypeError naming it); at most 4 KiB of JSON (RangeError).
+   */
+  claims?: ClaimsHook;
 }
 
 /**
@@ -123,6 +172,8 @@ export async function createRotor(
     options.store ??
     (await openStore(config.databaseUrl, {
       poolSize: config.databasePoolSize,
+      ...(config.databaseSchema !== undefined && { schema: config.databaseSchema }),
+      ...(config.tablePrefix !== undefined && { tablePrefix: config.tablePrefix }),
       serverLock: options.sqliteServerLock ?? true,
       ...(options.onIdleError && { onIdleError: options.onIdleError }),
     }));
@@ -141,6 +192,8 @@ export async function createRotor(
       ownsStore,
       injectedClock: options.clock !== undefined,
       stopClock,
+      users: options.users,
+      claims: options.claims,
     });
   } catch (error) {
     stopClock();
@@ -163,10 +216,14 @@ function assemble(
     ownsStore,
     injectedClock,
     stopClock,
+    users,
+    claims,
   }: {
     ownsStore: boolean;
     injectedClock: boolean;
     stopClock: () => void;
+    users: UserDirectory | undefined;
+    claims: ClaimsHook | undefined;
   },
 ): Rotor {
   const sessionPolicy: SessionPolicy = {
@@ -216,6 +273,8 @@ function assemble(
     // The session-state check of every authenticated request, cached while the store vouches for
     // it; its watch is the one every request consults, so it also hears of key changes.
     sessionStates: new SessionStateCache(store, { onKeys: () => keys.markStale() }),
+    users,
+    claims,
   };
 
   return {
@@ -239,6 +298,10 @@ function assemble(
     revokeSession: (userId, sessionId, client) => revokeSession(ctx, userId, sessionId, client),
     listSessions: (userId, page) => listUserSessions(sessions, userId, page),
     listEvents: (userId, page) => ctx.audit.list(userId, page),
+    signIn: (input) => signIn(ctx, input),
+    createUser: (input, client) => createUser(ctx, input, client),
+    issueLoginTicket: (input, client) => issueLoginTicket(ctx, input, client),
+    redeemLoginTicket: (input) => redeemLoginTicket(ctx, input),
     prune: () => pruneExpired(store, clock, config.retention, config.auditRetention),
     async close() {
       stopClock();

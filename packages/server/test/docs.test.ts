@@ -21,7 +21,9 @@ const UNDOCUMENTED_IN_OPENAPI = ['GET /metrics', 'GET /openapi.json', 'GET /docs
 describe('docs/api.md against the server', () => {
   let app: FastifyInstance;
   beforeAll(async () => {
-    app = await createServer(await testConfig(dir), { logger: false });
+    // With the admin API (issue 16), so its routes are compared too.
+    const config = await testConfig(dir, { ROTOR_ADMIN_TOKEN: 'a'.repeat(32) });
+    app = await createServer(config, { logger: false });
   });
   afterAll(async () => {
     await app.close();

@@ -135,7 +135,10 @@ describe('GET /openapi.json and /docs', () => {
     );
     expect(doc.paths['/auth/login']!.post!.requestBody).toMatchObject({
       content: {
-        'application/json': { schema: { required: ['email', 'password'] } },
+        // A password login, or a login ticket's redemption (issue 16).
+        'application/json': {
+          schema: { anyOf: [{ required: ['email', 'password'] }, { required: ['ticket'] }] },
+        },
       },
     });
     expect(doc.paths['/auth/me']!.get!.security).toEqual([{ bearer: [] }, { accessCookie: [] }]);

@@ -2,9 +2,9 @@ import { VerifyError } from './errors.js';
 import type { RotorClaims, Verifier } from './verifier.js';
 
 /** The parts of Express's request and response the middleware uses (no dependency on express). */
-interface RequestLike {
+interface RequestLike<Claims extends object> {
   headers: { authorization?: string | undefined; cookie?: string | undefined };
-  auth?: RotorClaims;
+  auth?: RotorClaims & Claims;
 }
 interface ResponseLike {
   status(code: number): ResponseLike;
@@ -17,8 +17,12 @@ interface ResponseLike {
  * `WWW-Authenticate` and the JSON shape.
  * @example app.get('/notes', rotorExpress(verifier), (req, res) => res.json(notesOf(req.auth.sub)))
  */
-export function rotorExpress(verifier: Verifier) {
-  return (request: RequestLike, response: ResponseLike, next: (error?: unknown) => void): void => {
+export function rotorExpress<Claims extends object = object>(verifier: Verifier<Claims>) {
+  return (
+    request: RequestLike<Claims>,
+    response: ResponseLike,
+    next: (error?: unknown) => void,
+  ): void => {
     verifier.verifyRequest(request.headers).then(
       (claims) => {
         request.auth = claims;

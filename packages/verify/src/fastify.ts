@@ -4,7 +4,10 @@ import type { RotorClaims, Verifier } from './verifier.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The verified claims, set by `app.rotorAuthenticate`. */
+    /**
+     * The verified claims, set by `app.rotorAuthenticate`; the app's own claims untyped here
+     * (a request decoration has one type per app): read them typed with `authOf<Claims>(request)`.
+     */
     auth: RotorClaims | null;
   }
   interface FastifyInstance {
@@ -17,9 +20,9 @@ declare module 'fastify' {
  * A Fastify plugin: `app.register(rotorVerify, { verifier })`, then protect routes with
  * `{ preHandler: app.rotorAuthenticate }` and read `request.auth`.
  */
-export async function rotorVerify(
+export async function rotorVerify<Claims extends object = object>(
   app: FastifyInstance,
-  { verifier }: { verifier: Verifier },
+  { verifier }: { verifier: Verifier<Claims> },
 ): Promise<void> {
   app.decorateRequest('auth', null);
   app.decorate('rotorAuthenticate', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -31,5 +34,16 @@ export async function rotorVerify(
     }
   });
 }
+/**
+ * The claims `app.rotorAuthenticate` verified, with the app's own typed as `Claims` (those of the
+ * verifier given to `rotorVerify`); null on a route without the preHandler.
+ * @example const auth = authOf<{ roles: string[] }>(request);
+ */
+export function authOf<Claims extends object = object>(
+  request: FastifyRequest,
+): (RotorClaims & Claims) | null {
+  return request.auth as (RotorClaims & Claims) | null;
+}
+
 // Not encapsulated: the decorators are visible to the routes of the app that registers it.
 (rotorVerify as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;

@@ -7,9 +7,9 @@ import type { RotorClaims, Verifier } from './verifier.js';
  * `WWW-Authenticate` and the JSON shape.
  * @example app.use('/notes/*', rotorHono(verifier))
  */
-export function rotorHono(
-  verifier: Verifier,
-): MiddlewareHandler<{ Variables: { auth: RotorClaims } }> {
+export function rotorHono<Claims extends object = object>(
+  verifier: Verifier<Claims>,
+): MiddlewareHandler<{ Variables: { auth: RotorClaims & Claims } }> {
   return async (c, next) => {
     try {
       c.set(

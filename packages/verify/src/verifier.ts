@@ -48,14 +48,18 @@ export interface VerifierOptions {
   fetch?: typeof fetch;
 }
 
-export interface Verifier {
+/**
+ * A verifier; `Claims` are the app's own claims in its tokens (Rotor's `claims` hook: roles, a
+ * tenant), typed as the app declares them: Rotor checked them when it signed, this does not.
+ */
+export interface Verifier<Claims extends object = object> {
   /** Verifies an access token; throws {@link VerifyError}. */
-  verify(token: string): Promise<RotorClaims>;
+  verify(token: string): Promise<RotorClaims & Claims>;
   /** Finds the token of a request (`Authorization: Bearer`, else the `rotor_access` cookie) and verifies it. */
   verifyRequest(headers: {
     authorization?: string | undefined;
     cookie?: string | undefined;
-  }): Promise<RotorClaims>;
+  }): Promise<RotorClaims & Claims>;
 }
 
 /**
@@ -65,8 +69,14 @@ export interface Verifier {
  * @example
  * const verifier = createVerifier({ issuer, audience: 'rotor', jwksUri: `${issuer}/.well-known/jwks.json` });
  * const { sub, sid } = await verifier.verify(token);
+ * @example
+ * // The app's claims (Rotor's `claims` hook), typed as declared: mark optional what may be absent.
+ * const verifier = createVerifier<{ roles: string[] }>({ issuer, audience, jwksUri });
+ * const { roles } = await verifier.verify(token);
  */
-export function createVerifier(options: VerifierOptions): Verifier {
+export function createVerifier<Claims extends object = object>(
+  options: VerifierOptions,
+): Verifier<Claims> {
   const remote = options.keys
     ? undefined
     : createRemoteJWKSet(new URL(options.jwksUri), {
@@ -101,7 +111,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     ? createIntrospection(options.strict, options.fetch ?? fetch)
     : undefined;
 
-  async function verify(token: string): Promise<RotorClaims> {
+  async function verify(token: string): Promise<RotorClaims & Claims> {
     if (!token) throw new VerifyError('missing_token', 'This request needs an access token.');
     // Tokens answered from the cache never reach the key set: keep it fetched every max-age, in
     // the background, so a retired key is noticed even then.
@@ -110,7 +120,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     const claims = await check(token);
     await checkSession(token);
-    return claims;
+    // The app's claims are as the app declared them: Rotor's hook checked them when it signed.
+    return claims as RotorClaims & Claims;
   }
 
   /** Strict mode: the session must still be active, whatever the cache says. */

@@ -9,6 +9,7 @@ import {
 } from '../passwords/passwords.js';
 import { assertSessionActive } from '../sessions/session-state.js';
 import type { Store, UserRow } from '../store/store.js';
+import type { UserDirectory } from '../engine/user-directory.js';
 import { parseEmail } from './email.js';
 
 export interface AccountContext {
@@ -52,21 +53,6 @@ export function checkLoginInput(input: { email: string; deviceName?: string | nu
 }
 
 /**
- * Verifies `password` against `user`'s hash. No user (an unknown email) costs one argon2
- * verification too and is the same failure, so neither timing nor answer tells them apart.
- * Callers reserve the attempt in the rate limits before calling this (limits/password-attempts.ts).
- */
-export async function verifyPassword(
-  ctx: AccountContext,
-  user: UserRow | undefined,
-  password: string,
-): Promise<boolean> {
-  return user
-    ? ctx.passwords.verify(user.password_hash, password)
-    : ctx.passwords.verifyUnknown(password);
-}
-
-/**
  * Checks a new password before anything is spent on it: the policy, and that it differs from the
  * current one as hashed (NFKC): a full-width spelling of the current password is the current
  * password (issue 13, item 15). `invalid_request` with `details.field: 'newPassword'`.
@@ -101,6 +87,8 @@ export async function setPassword(
     sessionId: string;
     verifiedHash: string;
     newPassword: string;
+    /** The app's user table, when it keeps the hashes: the new hash is written there. */
+    directory?: UserDirectory | undefined;
     /** Runs before the commit (the audit event commits with the change: issue 15, item 5). */
     changed?: (tx: Store) => Promise<void>;
   },
@@ -109,7 +97,10 @@ export async function setPassword(
   return ctx.store.transaction(async (tx) => {
     const now = ctx.clock.now();
     const current = await tx.lockUser(input.userId);
-    if (!current || current.password_hash !== input.verifiedHash) {
+    const stored = input.directory
+      ? (await input.directory.findById(input.userId))?.passwordHash
+      : current?.password_hash;
+    if (!current || stored !== input.verifiedHash) {
       throw new RotorError('invalid_credentials', 'The current password is incorrect.');
     }
     const session = await tx.findSession(input.sessionId);
@@ -120,7 +111,14 @@ export async function setPassword(
       );
     }
     assertSessionActive(session, now);
-    await tx.updatePasswordHash(input.userId, hash);
+    if (input.directory) {
+      // The directory's write cannot join this transaction; the epoch bump below can, and the
+      // mirror row's lock orders this change against logins starting sessions meanwhile.
+      await input.directory.updatePasswordHash(input.userId, hash);
+      await tx.bumpSessionEpoch(input.userId);
+    } else {
+      await tx.updatePasswordHash(input.userId, hash);
+    }
     const ended = await tx.revokeUserSessions(
       input.userId,
       now,

@@ -21,7 +21,11 @@ export type AuditEventType =
   | 'session_revoked'
   | 'password_changed'
   /** A login past `ROTOR_MAX_SESSIONS` ended the user's least recently used session. */
-  | 'session_evicted';
+  | 'session_evicted'
+  /** The app's backend asked for a login ticket of the user (admin API; issue 16). */
+  | 'login_ticket_issued'
+  /** The app's backend created the user, without a password (admin API; issue 16). */
+  | 'user_created';
 
 export interface AuditEvent {
   type: AuditEventType;

@@ -61,6 +61,11 @@ export interface RotorConfig {
   secret: string | undefined;
   /** `ROTOR_METRICS_TOKEN`: when set, `GET /metrics` wants it as a bearer token. */
   metricsToken: string | undefined;
+  /**
+   * `ROTOR_ADMIN_TOKEN`: the bearer token of the admin API (`/admin/*`: login tickets, users for
+   * an external sign-in); unset, there is no admin API. At least 32 characters.
+   */
+  adminToken: string | undefined;
   /** `ROTOR_TRUST_PROXY`: the reverse proxies whose `X-Forwarded-For` entries are believed. */
   trustProxy: TrustProxy;
   /** `ROTOR_HEADERS_TIMEOUT`: seconds a client has to send a request's headers. */
@@ -126,6 +131,7 @@ export function loadConfig(
     },
     secret: secret(env),
     metricsToken: metricsToken(env),
+    adminToken: adminToken(env),
     trustProxy: trustProxy(env),
     ...timeouts(env),
     oauthClients: oauthClients(env),
@@ -303,6 +309,18 @@ function metricsToken(env: Env): string | undefined {
   const value = raw(env, 'ROTOR_METRICS_TOKEN');
   if (value !== undefined && value.length < 16) {
     throw new ConfigError('ROTOR_METRICS_TOKEN', 'must be at least 16 characters');
+  }
+  return value;
+}
+
+/** The admin API's bearer token: it starts sessions of any user, so no guessable one. */
+function adminToken(env: Env): string | undefined {
+  const value = raw(env, 'ROTOR_ADMIN_TOKEN');
+  if (value !== undefined && value.length < 32) {
+    throw new ConfigError(
+      'ROTOR_ADMIN_TOKEN',
+      `must be at least 32 characters (it signs in any user), got ${value.length}; generate one with \`openssl rand -base64 32\``,
+    );
   }
   return value;
 }

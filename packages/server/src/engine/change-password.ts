@@ -1,10 +1,11 @@
-import { checkNewPassword, setPassword, verifyPassword } from '../accounts/accounts.js';
+import { checkNewPassword, setPassword } from '../accounts/accounts.js';
 import { RotorError } from '../errors.js';
 import { verifyWithinBudget } from '../limits/password-attempts.js';
 import type { ClientInfo } from '../sessions/context.js';
 import type { Principal } from './authenticate.js';
 import type { EngineContext } from './context.js';
 import { limitAddress } from './limit-subject.js';
+import { findAccountById } from './user-directory.js';
 
 /** A password change by a signed-in caller. */
 export interface ChangePasswordInput {
@@ -28,21 +29,27 @@ export async function changePassword(
 ): Promise<number> {
   // Checked before anything is spent: a new password that cannot be set costs no guess.
   checkNewPassword(currentPassword, newPassword);
-  const user = await ctx.store.findUserById(principal.user.id);
+  const account = await findAccountById(ctx, principal.user.id);
   const subjects = { account: principal.user.email, address: limitAddress(client.ip) };
   const verified = await verifyWithinBudget(
     ctx.limits.shared,
     ctx.limits.rules,
     subjects,
-    async () => (user === undefined ? false : verifyPassword(ctx.accounts, user, currentPassword)),
+    async () =>
+      account === undefined
+        ? false
+        : ctx.accounts.passwords.verify(account.passwordHash, currentPassword),
   );
-  if (!user || !verified) {
+  if (!account || account.passwordHash === null || !verified) {
     throw new RotorError('invalid_credentials', 'The current password is incorrect.');
   }
+  const user = account.user;
   return setPassword(ctx.accounts, {
     userId: user.id,
     sessionId: principal.session.id,
-    verifiedHash: user.password_hash,
+    verifiedHash: account.passwordHash,
+    // The app's user table, when it keeps the hashes: the new one is written there.
+    directory: ctx.users,
     newPassword,
     changed: (tx) =>
       ctx.audit.record(

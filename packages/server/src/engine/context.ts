@@ -8,6 +8,8 @@ import type { SessionStateCache } from '../sessions/session-cache.js';
 import type { Store } from '../store/store.js';
 import type { AccessTokens } from '../tokens/access-token.js';
 import type { DeviceTokens } from '../tokens/device-token.js';
+import type { ClaimsHook } from './custom-claims.js';
+import type { UserDirectory } from './user-directory.js';
 
 /** The lifetimes the operations apply, in seconds: the session's and the access token's. */
 export interface EnginePolicy extends SessionPolicy {
@@ -48,4 +50,8 @@ export interface EngineContext {
   accounts: AccountContext;
   /** The session-state check of every authenticated request, cached while the store vouches. */
   sessionStates: SessionStateCache;
+  /** The app's own user table (issue 16); unset, users live in Rotor's `users` table. */
+  users?: UserDirectory | undefined;
+  /** The app's claims for every access token signed (issue 16). */
+  claims?: ClaimsHook | undefined;
 }

@@ -2,6 +2,7 @@ import { sessionEndsAt } from '../sessions/session-state.js';
 import type { IssuedSession } from '../sessions/start-session.js';
 import type { SessionRow, UserRow } from '../store/store.js';
 import type { EngineContext } from './context.js';
+import { customClaims } from './custom-claims.js';
 
 /** What a successful login or refresh hands out; the HTTP layer shapes it per delivery. */
 export interface TokenGrant {
@@ -21,10 +22,10 @@ export interface TokenGrant {
 
 /**
  * The grant of an issued session: signs its access token, which never outlives its session
- * (DESIGN.md, 4), and puts the times in seconds. `rotated` defaults to true (a login's new session).
+ * (DESIGN.md, 4), with the app's claims, and puts the times in seconds. `rotated` defaults to true (a login's new session).
  */
 export async function grantTokens(
-  ctx: Pick<EngineContext, 'clock' | 'policy' | 'accessTokens'>,
+  ctx: Pick<EngineContext, 'clock' | 'policy' | 'accessTokens' | 'claims'>,
   user: UserRow,
   issued: IssuedSession & { rotated?: boolean },
 ): Promise<TokenGrant> {
@@ -37,6 +38,8 @@ export async function grantTokens(
     sub: user.id,
     sid: issued.session.id,
     exp: accessExpiresAt,
+    // The app's claims, evaluated again for every token (a change of roles reaches the next one).
+    claims: await customClaims(ctx.claims, { user, session: issued.session }),
   });
   return {
     user,

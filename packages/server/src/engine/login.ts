@@ -1,13 +1,14 @@
-import { checkLoginInput, verifyPassword } from '../accounts/accounts.js';
+import { checkLoginInput } from '../accounts/accounts.js';
 import { normalizeEmail } from '../accounts/email.js';
 import type { Delivery } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
 import { verifyWithinBudget } from '../limits/password-attempts.js';
 import type { ClientInfo } from '../sessions/context.js';
-import { startSession } from '../sessions/start-session.js';
 import type { EngineContext } from './context.js';
-import { grantTokens, type TokenGrant } from './grant.js';
+import type { TokenGrant } from './grant.js';
 import { limitAddress } from './limit-subject.js';
+import { startSignedInSession } from './sign-in.js';
+import { findLoginAccount, upgradeWeakHash } from './user-directory.js';
 
 /** A sign-in with a password (RFC 6749's resource owner credentials, `/auth/login`). */
 export type LoginInput = {
@@ -25,7 +26,8 @@ export type LoginInput = {
 } & ClientInfo;
 
 /**
- * Verifies the password within the rate limits, opens a session (`startSession`, which may end
+ * Verifies the password within the rate limits (against Rotor's table or the app's directory; a
+ * bcrypt hash is upgraded to argon2id), opens a session (`startSignedInSession`, which may end
  * the least recently used ones) and grants its tokens, with a new device token. A failure is one
  * `invalid_credentials` whether the account exists or not, recorded as `login_failed`.
  * Errors: `invalid_request`, `rate_limited`, `invalid_credentials`, `session_revoked`.
@@ -36,7 +38,8 @@ export async function login(ctx: EngineContext, input: LoginInput): Promise<Toke
   const email = normalizeEmail(input.email);
   const address = limitAddress(input.ip);
   const nowSeconds = Math.floor(ctx.clock.now() / 1000);
-  const user = await ctx.store.findUserByEmail(email);
+  const account = await findLoginAccount(ctx, input.email);
+  const user = account?.user;
   let device: string | undefined;
   const candidates =
     typeof input.deviceToken === 'string' ? [input.deviceToken] : input.deviceToken;
@@ -49,9 +52,12 @@ export async function login(ctx: EngineContext, input: LoginInput): Promise<Toke
   // right password spends no budget: honest users behind one address never add up.
   const subjects = { account: device === undefined ? email : undefined, device, address };
   const verified = await verifyWithinBudget(ctx.limits.shared, ctx.limits.rules, subjects, () =>
-    verifyPassword(ctx.accounts, user, input.password),
+    // An unknown account, or one without a password, costs the same dummy verification.
+    account
+      ? ctx.accounts.passwords.verify(account.passwordHash, input.password)
+      : ctx.accounts.passwords.verifyUnknown(input.password),
   );
-  if (!user || !verified) {
+  if (!account || !verified) {
     await ctx.audit.record({
       type: 'login_failed',
       userId: user?.id ?? null,
@@ -60,34 +66,17 @@ export async function login(ctx: EngineContext, input: LoginInput): Promise<Toke
     });
     throw new RotorError('invalid_credentials', 'The email or password is incorrect.');
   }
-  const issued = await startSession(ctx.sessions, {
-    user,
+  // A bcrypt hash (a user table migrated from another system) becomes argon2id now.
+  const current = await upgradeWeakHash(
+    { ...ctx, passwords: ctx.accounts.passwords },
+    account,
+    input.password,
+  );
+  return startSignedInSession(ctx, current, {
     deviceName: input.deviceName,
     delivery: input.delivery,
-    clientId: input.clientId ?? null,
+    clientId: input.clientId,
     ip: input.ip,
     userAgent: input.userAgent,
-    started: async (tx, session, evicted) => {
-      for (const sessionId of evicted) {
-        await ctx.audit.record(
-          { type: 'session_evicted', userId: user.id, sessionId, ip: input.ip },
-          tx,
-        );
-      }
-      await ctx.audit.record(
-        {
-          type: 'login_succeeded',
-          userId: user.id,
-          sessionId: session.id,
-          ip: input.ip,
-          userAgent: input.userAgent,
-        },
-        tx,
-      );
-    },
   });
-  const granted = await grantTokens(ctx, user, issued);
-  // At the epoch the session was created under (startSession checked it had not moved).
-  granted.deviceToken = await ctx.deviceTokens.issue(user, nowSeconds);
-  return granted;
 }

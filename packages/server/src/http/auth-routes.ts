@@ -34,12 +34,17 @@ const registerBody = {
   },
 } as const;
 
+/**
+ * A password login (`email`, `password`), or the redemption of a login ticket (`ticket`, issued
+ * by the app's backend at `POST /admin/login-tickets`; issue 16): either answers the same way.
+ */
 const loginBody = {
   type: 'object',
-  required: ['email', 'password'],
+  anyOf: [{ required: ['email', 'password'] }, { required: ['ticket'] }],
   properties: {
     email: { type: 'string', maxLength: 1024 },
     password: { type: 'string', maxLength: 4096 },
+    ticket: { type: 'string', maxLength: 1024 },
     deviceName: { type: ['string', 'null'], maxLength: 200 },
     /** From an earlier login's answer (body clients; browsers send the `rotor_device` cookie). */
     deviceToken: { type: 'string', maxLength: 1024 },
@@ -93,7 +98,16 @@ interface RegisterBody {
   password: string;
   name?: string | null;
 }
-interface LoginBody {
+type LoginBody = PasswordLoginBody | TicketLoginBody;
+interface TicketLoginBody {
+  ticket: string;
+  email?: undefined;
+  password?: undefined;
+  deviceName?: string | null;
+  deviceToken?: string;
+}
+interface PasswordLoginBody {
+  ticket?: undefined;
   email: string;
   password: string;
   deviceName?: string | null;
@@ -164,14 +178,28 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     async (request, reply) => {
       const delivery = loginDelivery(request);
       const info = client(request);
-      const grant = await rotor.login({
-        email: request.body.email,
-        password: request.body.password,
-        deviceName: request.body.deviceName?.trim() || guessDeviceName(info.userAgent),
-        deviceToken: request.body.deviceToken ?? deviceCookieValues(request.headers.cookie),
-        delivery,
-        ...info,
-      });
+      const { body } = request;
+      const deviceName = body.deviceName?.trim() || guessDeviceName(info.userAgent);
+      if (body.ticket !== undefined && (body.email !== undefined || body.password !== undefined)) {
+        throw new RotorError(
+          'invalid_request',
+          'Send a ticket or an email and password, not both.',
+          {
+            details: { field: 'ticket' },
+          },
+        );
+      }
+      const grant =
+        body.ticket !== undefined
+          ? await rotor.redeemLoginTicket({ ticket: body.ticket, deviceName, delivery, ...info })
+          : await rotor.login({
+              email: body.email,
+              password: body.password,
+              deviceName,
+              deviceToken: body.deviceToken ?? deviceCookieValues(request.headers.cookie),
+              delivery,
+              ...info,
+            });
       return sendTokens(reply, config, grant, delivery, nowSeconds(), {
         accessCookie: ACCESS_COOKIE in request.cookies,
       });

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { RotorConfig } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
 import { createRotor, type CreateRotorOptions, type Rotor } from '../rotor.js';
+import { adminRoutes } from './admin-routes.js';
 import { authRoutes } from './auth-routes.js';
 import { installClientAddress } from './client-address.js';
 import { clientErrorHandler } from './client-errors.js';
@@ -212,6 +213,10 @@ export async function createServer(
   if (demoDir) await app.register(demoRoutes, { dir: demoDir });
   await app.register(authRoutes, { rotor });
   await app.register(oauthRoutes, { rotor });
+  // Issue 16: only with ROTOR_ADMIN_TOKEN set; else /admin/* is as unknown as any other path.
+  if (rotor.config.adminToken !== undefined) {
+    await app.register(adminRoutes, { rotor, token: rotor.config.adminToken });
+  }
   return app;
 }
 

@@ -32,6 +32,8 @@ export async function installOpenApi(app: FastifyInstance, version: string): Pro
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
           accessCookie: { type: 'apiKey', in: 'cookie', name: 'rotor_access' },
+          // The admin API's (admin-routes.ts): ROTOR_ADMIN_TOKEN, for the app's backend only.
+          adminToken: { type: 'http', scheme: 'bearer' },
         },
       },
     },

@@ -302,6 +302,11 @@ export const BODIES = {
   me: object({ user: ref('User'), session: ref('Session') }),
   sessionsPage: object({ sessions: { type: 'array', items: ref('Session') }, nextCursor }),
   eventsPage: object({ events: { type: 'array', items: ref('SecurityEvent') }, nextCursor }),
+  /** `POST /admin/login-tickets` (issue 16): the ticket, once, and its lifetime in seconds. */
+  loginTicket: object({
+    ticket: { type: 'string', description: 'Single use; send it as `POST /auth/login {ticket}`.' },
+    expiresIn: { type: 'integer', description: 'Seconds the ticket can be redeemed (60).' },
+  }),
 } as const;
 
 function object(properties: Record<string, object>) {

@@ -1,4 +1,5 @@
 import { hash, verify, type Algorithm } from '@node-rs/argon2';
+import { verify as verifyBcrypt } from '@node-rs/bcrypt';
 import { RotorError } from '../errors.js';
 import { assertPlainText } from '../lib/plain-text.js';
 
@@ -43,7 +44,16 @@ export function checkPasswordPolicy(password: string, field = 'password'): void 
   }
 }
 
-/** Hashes and verifies passwords with argon2id; `verifyUnknown` spends the same time on no user. */
+/**
+ * bcrypt's hash prefixes (`$2a$`, `$2b$`, `$2y$`): user tables migrated from another system keep
+ * working, and are re-hashed with argon2id at the next successful login ({@link needsRehash}).
+ */
+const BCRYPT_HASH = /^\$2[aby]\$/;
+
+/**
+ * Hashes passwords with argon2id and verifies argon2id and bcrypt hashes; `verifyUnknown` spends
+ * the same time on no user.
+ */
 export class PasswordHasher {
   // Made at construction, so even the first login for an unknown email costs one verification only.
   readonly #dummy: Promise<string> = this.hash('rotor dummy password, never matches');
@@ -53,12 +63,24 @@ export class PasswordHasher {
     return hash(normalizePassword(password), ARGON2_OPTIONS);
   }
 
-  async verify(encoded: string, password: string): Promise<boolean> {
+  /**
+   * Whether `password` matches `encoded`: argon2id over its normalized form, or bcrypt over the
+   * password as typed (the system that made it normalized nothing). No hash (a user without a
+   * password, `null`) costs the dummy verification and is false.
+   */
+  async verify(encoded: string | null, password: string): Promise<boolean> {
+    if (encoded === null) return this.verifyUnknown(password);
     try {
+      if (BCRYPT_HASH.test(encoded)) return await verifyBcrypt(password, encoded);
       return await verify(encoded, normalizePassword(password));
     } catch {
       return false;
     }
+  }
+
+  /** Whether a hash that verified should be replaced by an argon2id one (a bcrypt import). */
+  needsRehash(encoded: string): boolean {
+    return BCRYPT_HASH.test(encoded);
   }
 
   /**
@@ -66,7 +88,7 @@ export class PasswordHasher {
    * no account takes as long as one with a wrong password. Always false.
    */
   async verifyUnknown(password: string): Promise<false> {
-    await this.verify(await this.#dummy, password);
+    await verify(await this.#dummy, normalizePassword(password)).catch(() => false);
     return false;
   }
 }

@@ -13,6 +13,8 @@ export interface PruneReport {
   rateLimits: number;
   /** Audit events older than the audit retention. */
   events: number;
+  /** Login tickets past their minute (issue 16). */
+  loginTickets: number;
 }
 
 const BATCH = 500;
@@ -32,7 +34,14 @@ export async function pruneExpired(
   auditRetention = 0,
 ): Promise<PruneReport> {
   const cutoff = clock.now() - retention * 1000;
-  const report: PruneReport = { sessions: 0, rotatedTokens: 0, cutoff, rateLimits: 0, events: 0 };
+  const report: PruneReport = {
+    sessions: 0,
+    rotatedTokens: 0,
+    cutoff,
+    rateLimits: 0,
+    events: 0,
+    loginTickets: 0,
+  };
   for (let n = BATCH; n === BATCH;) {
     n = await store.transaction((tx) => tx.pruneEndedSessions(cutoff, BATCH));
     report.sessions += n;
@@ -42,6 +51,7 @@ export async function pruneExpired(
     report.rotatedTokens += n;
   }
   report.rateLimits = await store.pruneRateLimits(clock.now());
+  report.loginTickets = await store.pruneLoginTickets(clock.now());
   if (auditRetention > 0) {
     const before = clock.now() - auditRetention * 1000;
     for (let n = BATCH; n === BATCH;) {

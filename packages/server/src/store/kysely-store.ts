@@ -10,6 +10,7 @@ import {
 import type { Change, StoreContext } from './context.js';
 import { eventStore, type EventStore } from './events.js';
 import { keyStore, type KeyStore } from './keys.js';
+import { loginTicketStore, type LoginTicketStore } from './login-tickets.js';
 import { isPostgres } from './migrations.js';
 import { RotorNames } from './naming.js';
 import type { Database } from './schema.js';
@@ -28,7 +29,7 @@ export interface KyselyStoreOptions {
 }
 
 /** The concepts' methods, which the constructor assigns to each instance from their modules. */
-type Concepts = UserStore & SessionStore & TokenStore & EventStore & KeyStore;
+type Concepts = UserStore & SessionStore & TokenStore & EventStore & KeyStore & LoginTicketStore;
 const Concepts = Object as unknown as new () => Concepts;
 
 /**
@@ -73,6 +74,7 @@ export class KyselyStore extends Concepts implements Store {
       tokenStore(context),
       eventStore(context),
       keyStore(context),
+      loginTicketStore(context),
     );
   }
 

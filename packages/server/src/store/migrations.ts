@@ -220,6 +220,39 @@ function rotorMigrations(names: RotorNames): Record<string, Migration> {
         await db.schema.alterTable('users').dropColumn('session_epoch').execute();
       },
     },
+    '0009_own_users_and_login_tickets': {
+      // Issue 16, "Your users": a user created for an external sign-in, or mirrored from the app's
+      // own user table (engine/user-directory.ts), has no password hash here; and login tickets,
+      // stored by the SHA-256 of the ticket only (engine/login-tickets.ts).
+      async up(db: Kysely<unknown>) {
+        if (isPostgres(db)) {
+          await db.schema
+            .alterTable('users')
+            .alterColumn('password_hash', (c) => c.dropNotNull())
+            .execute();
+        } else {
+          await relaxSqlitePasswordHash(db);
+        }
+        await db.schema
+          .createTable('login_tickets')
+          .addColumn('ticket_hash', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'text', (c) =>
+            c.notNull().references('users.id').onDelete('cascade'),
+          )
+          .addColumn('device_name', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('login_tickets_expires_at')
+          .on('login_tickets')
+          .column('expires_at')
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('login_tickets').ifExists().execute();
+      },
+    },
   };
 }
 
@@ -233,4 +266,39 @@ export function isPostgres(db: Kysely<unknown>): boolean {
  */
 export function migrationProvider(names: RotorNames): MigrationProvider {
   return { getMigrations: async () => rotorMigrations(names) };
+}
+
+/**
+ * SQLite cannot drop a NOT NULL constraint: the table is rebuilt (SQLite's "making other kinds of
+ * table schema changes", section 7 of its ALTER TABLE page). Foreign keys are off meanwhile, or
+ * dropping the old table would cascade into every session; SQLite migrations run outside a
+ * transaction (Kysely's SQLite adapter has no transactional DDL), so the pragma takes effect, and
+ * the rebuild itself is one transaction. Tables through `sql.table`, so a prefix applies.
+ */
+async function relaxSqlitePasswordHash(db: Kysely<unknown>): Promise<void> {
+  await sql`pragma foreign_keys = off`.execute(db);
+  try {
+    await db.transaction().execute(async (tx) => {
+      await sql`
+        create table ${sql.table('users_new')} (
+          id text primary key,
+          email text not null unique,
+          name text,
+          password_hash text,
+          created_at bigint not null,
+          session_epoch integer not null default 0
+        )`.execute(tx);
+      await sql`
+        insert into ${sql.table('users_new')}
+          (id, email, name, password_hash, created_at, session_epoch)
+        select id, email, name, password_hash, created_at, session_epoch
+          from ${sql.table('users')}`.execute(tx);
+      await sql`drop table ${sql.table('users')}`.execute(tx);
+      await sql`alter table ${sql.table('users_new')} rename to ${sql.table('users')}`.execute(tx);
+      const { rows } = await sql<{ table: string }>`pragma foreign_key_check`.execute(tx);
+      if (rows.length > 0) throw new Error('rebuilding users left rows without their user');
+    });
+  } finally {
+    await sql`pragma foreign_keys = on`.execute(db);
+  }
 }

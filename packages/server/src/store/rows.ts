@@ -43,7 +43,7 @@ export function sessionWithUserRow(
   row: SessionRow & {
     user_email: string;
     user_name: string | null;
-    user_password_hash: string;
+    user_password_hash: string | null;
     user_created_at: number;
     user_session_epoch: number;
   },

@@ -4,7 +4,12 @@ export interface UsersTable {
   /** Normalized: trimmed, NFKC, lower case. */
   email: string;
   name: string | null;
-  password_hash: string;
+  /**
+   * argon2id, or a bcrypt hash imported from another system (upgraded at the next login); null
+   * for a user without a Rotor password: created for an external sign-in, or mirrored from the
+   * app's own user table, which keeps the hash (engine/user-directory.ts).
+   */
+  password_hash: string | null;
   created_at: number;
   /**
    * Bumped whenever all of the user's sessions end at once (password change, sign out everywhere):
@@ -81,6 +86,15 @@ export interface EventsTable {
   session_id: string | null;
 }
 
+/** Single-use login tickets (engine/login-tickets.ts): the ticket's SHA-256, never the ticket. */
+export interface LoginTicketsTable {
+  ticket_hash: string;
+  user_id: string;
+  device_name: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -89,4 +103,5 @@ export interface Database {
   secrets: SecretsTable;
   rate_limits: RateLimitsTable;
   events: EventsTable;
+  login_tickets: LoginTicketsTable;
 }

@@ -3,11 +3,13 @@ import type { LimitState } from '../limits/window.js';
 import type { ChangeWatch, SessionStateListener } from './changes.js';
 import type { EventStore } from './events.js';
 import type { KeyStore } from './keys.js';
+import type { LoginTicketStore } from './login-tickets.js';
 import type { SessionStore } from './sessions.js';
 import type { TokenStore } from './tokens.js';
 import type { UserStore } from './users.js';
 import type {
   EventsTable,
+  LoginTicketsTable,
   SessionsTable,
   SigningKeysTable,
   UsersTable,
@@ -19,6 +21,7 @@ export type SessionRow = Selectable<SessionsTable>;
 export type TokenRow = Selectable<UserTokensTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
 export type EventRow = Selectable<EventsTable>;
+export type LoginTicketRow = Selectable<LoginTicketsTable>;
 
 /** A session with the user it belongs to, read together. */
 export interface SessionWithUser {
@@ -66,7 +69,8 @@ export type RevokeReason =
  * transactions. Every method is one statement; the rules compose them inside
  * {@link Store.transaction} so that a request changes all or nothing (DESIGN.md, 6).
  */
-export interface Store extends UserStore, SessionStore, TokenStore, EventStore, KeyStore {
+export interface Store
+  extends UserStore, SessionStore, TokenStore, EventStore, KeyStore, LoginTicketStore {
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query. */

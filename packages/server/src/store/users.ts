@@ -17,6 +17,17 @@ export interface UserStore {
    * write lock does the same), so a session created under it cannot race a change of it.
    */
   lockUser(id: string): Promise<UserRow | undefined>;
+  /**
+   * Rotor's row of a user of the app's own user table (engine/user-directory.ts): inserted when
+   * missing, its email and name brought up to date; the password hash stays the directory's, and
+   * the session epoch Rotor's. Throws (unique violation) when another user has the email.
+   */
+  mirrorUser(user: Pick<UserRow, 'id' | 'email' | 'name' | 'created_at'>): Promise<UserRow>;
+  /**
+   * Replaces a verified hash with a stronger one of the same password (bcrypt → argon2id), only
+   * while `oldHash` is still stored; the session epoch stays (the password did not change).
+   */
+  upgradePasswordHash(userId: string, oldHash: string, newHash: string): Promise<boolean>;
 }
 
 /** The {@link UserStore} over Kysely. */
@@ -77,6 +88,43 @@ export function userStore({ db, postgres, changed }: StoreContext): UserStore {
       }
       const row = await query.executeTakeFirst();
       return row && userRow(row);
+    },
+
+    async mirrorUser(mirror) {
+      await db
+        .insertInto('users')
+        .values({ ...mirror, password_hash: null, session_epoch: 0 })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+      const row = userRow(
+        await db
+          .selectFrom('users')
+          .selectAll()
+          .where('id', '=', mirror.id)
+          .executeTakeFirstOrThrow(),
+      );
+      // Written only when the directory's values moved: a write of a user notifies every
+      // instance's session cache (PostgreSQL trigger), which a login need not cost.
+      if (row.email === mirror.email && row.name === mirror.name) return row;
+      await db
+        .updateTable('users')
+        .set({ email: mirror.email, name: mirror.name })
+        .where('id', '=', mirror.id)
+        .execute();
+      changed((l) => l.user(mirror.id));
+      return { ...row, email: mirror.email, name: mirror.name };
+    },
+
+    async upgradePasswordHash(userId, oldHash, newHash) {
+      const result = await db
+        .updateTable('users')
+        .set({ password_hash: newHash })
+        .where('id', '=', userId)
+        .where('password_hash', '=', oldHash)
+        .executeTakeFirst();
+      const upgraded = Number(result.numUpdatedRows) === 1;
+      if (upgraded) changed((l) => l.user(userId));
+      return upgraded;
     },
   };
 }

@@ -55,11 +55,19 @@ export class AccessTokens {
     options.keys.onWithdrawn(() => this.#check.forget());
   }
 
-  /** Signs an access token for `sub`/`sid` that expires at `exp` (seconds since the epoch). */
-  async sign(input: { sub: string; sid: string; exp: number }): Promise<string> {
+  /**
+   * Signs an access token for `sub`/`sid` that expires at `exp` (seconds since the epoch), with
+   * the app's `claims` beside Rotor's (checked by engine/custom-claims.ts: none of Rotor's).
+   */
+  async sign(input: {
+    sub: string;
+    sid: string;
+    exp: number;
+    claims?: Record<string, unknown> | undefined;
+  }): Promise<string> {
     await this.options.keys.refreshIfStale();
     const key = this.options.keys.current;
-    return new SignJWT({ sid: input.sid })
+    return new SignJWT({ ...input.claims, sid: input.sid })
       .setProtectedHeader({ alg: SIGNING_ALG, typ: ACCESS_TOKEN_TYPE, kid: key.kid })
       .setIssuer(this.options.issuer)
       .setAudience(this.options.audience)

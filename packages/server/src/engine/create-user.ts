@@ -1,0 +1,43 @@
+import { parseEmail } from '../accounts/email.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Clock } from '../clock.js';
+import { RotorError } from '../errors.js';
+import { newId } from '../lib/ids.js';
+import { assertPlainText } from '../lib/plain-text.js';
+import type { ClientInfo } from '../sessions/context.js';
+import type { Store, UserRow } from '../store/store.js';
+
+/** A user of an external sign-in: the address and, optionally, a display name. */
+export interface CreateUserInput {
+  email: string;
+  name?: string | null | undefined;
+}
+
+/**
+ * Creates a user without a password (issue 16): a user of an external sign-in (SSO, magic links)
+ * that exists in Rotor so `signIn` and login tickets can start its sessions. A password login of
+ * it is `invalid_credentials` after the usual dummy verification. `email_taken` when the
+ * normalized email exists; `invalid_request` for an email or name that is not plain text.
+ */
+export async function createUser(
+  ctx: { store: Store; clock: Clock; audit: AuditLog },
+  input: CreateUserInput,
+  /** Who asked (the admin API's caller), for the audit event `user_created`. */
+  client: Partial<ClientInfo> = {},
+): Promise<UserRow> {
+  const email = parseEmail(input.email);
+  if (input.name) assertPlainText(input.name, 'name', { identity: true });
+  const user: UserRow = {
+    id: newId(),
+    email,
+    name: input.name?.trim() || null,
+    password_hash: null,
+    created_at: ctx.clock.now(),
+    session_epoch: 0,
+  };
+  if (!(await ctx.store.insertUser(user))) {
+    throw new RotorError('email_taken', 'An account with this email already exists.');
+  }
+  await ctx.audit.record({ type: 'user_created', userId: user.id, ...client });
+  return user;
+}

@@ -13,6 +13,8 @@ export { parseDuration } from './config/duration.js';
 export { RotorError, ConfigError, ERROR_STATUS, type RotorErrorCode } from './errors.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';
 export { createServer, type CreateServerOptions } from './http/create-server.js';
+// The types of `@rotor/server/fastify` (and with them `app.rotor`, `app.requireSession`).
+export type { RotorPluginOptions, RotorSource, RotorRouteOptions } from './http/plugin.js';
 export { clientAddressResolver, type AddressedRequest } from './http/client-address.js';
 export {
   createRotor,

@@ -147,6 +147,13 @@ export interface Rotor {
   /** Deletes ended sessions, old rotated tokens, rate-limit states and events (see `pruneExpired`). */
   prune(): Promise<PruneReport>;
   close(): Promise<void>;
+  // used by http/cli (issue 16)
+  /** Resolves when the database answers; rejects with the driver's error otherwise (readiness). */
+  ping(): Promise<void>;
+  /** Sessions neither revoked nor expired now, counted in the database (metrics; slow on millions). */
+  countActiveSessions(): Promise<number>;
+  /** The account with this email (normalized first), or undefined (the CLI's user commands). */
+  findUserByEmail(email: string): Promise<UserRow | undefined>;
 }
 
 export interface CreateRotorOptions {
@@ -497,6 +504,10 @@ function assemble(
       await redisLimits?.close();
       if (ownsStore) await store.close();
     },
+    // used by http/cli (issue 16)
+    ping: () => store.ping(),
+    countActiveSessions: () => store.countActiveSessions(clock.now()),
+    findUserByEmail: (email) => store.findUserByEmail(normalizeEmail(email)),
   };
 }
 

@@ -354,3 +354,34 @@ for (const dialect of DIALECTS) {
     });
   }
 }
+
+describe('two Rotors in one Fastify application', () => {
+  it('each has its own routes, OpenAPI document and metrics registry, side by side', async () => {
+    const app = Fastify({ logger: false });
+    for (const name of ['a', 'b']) {
+      // Each in a context of its own: `app.rotor` is then decorated once per context.
+      await app.register(async (scope) => {
+        await scope.register(rotorPlugin, {
+          config: await testConfig(dir, ENV),
+          prefix: `/${name}`,
+        });
+      });
+    }
+    try {
+      await app.ready();
+      for (const name of ['a', 'b']) {
+        const metrics = await app.inject({ url: `/${name}/metrics` });
+        expect(metrics.statusCode).toBe(200);
+        expect(metrics.body).toContain('rotor_http_request_duration_seconds');
+        const doc = (await app.inject({ url: `/${name}/openapi.json` })).json() as {
+          paths: Record<string, unknown>;
+        };
+        expect(Object.keys(doc.paths)).toContain(`/${name}/auth/login`);
+        expect(Object.keys(doc.paths).some((path) => !path.startsWith(`/${name}/`))).toBe(false);
+        expect((await app.inject({ url: `/${name}/readyz` })).statusCode).toBe(200);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+});

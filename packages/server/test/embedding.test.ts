@@ -350,6 +350,8 @@ for (const dialect of DIALECTS) {
         expect(root.endpoints).toContain('POST /rotor/auth/login');
         expect(root.endpoints).toContain('GET /rotor/.well-known/jwks.json');
         expect(root.endpoints).toContain('POST /rotor/oauth/token');
+        expect(root.endpoints).toContain('GET /rotor/docs');
+        expect(root.endpoints).not.toContain('GET /rotor/docs/');
       });
     });
   }

@@ -253,7 +253,9 @@ function trackEndpoints(app: FastifyInstance): () => readonly string[] {
     for (const route of routes) {
       if (route.config?.answers === undefined && route.config?.listed !== true) continue;
       for (const method of [route.method].flat()) {
-        if (method.toUpperCase() !== 'HEAD') list.add(`${method.toUpperCase()} ${route.url}`);
+        // `/docs/` and `/docs` are one endpoint (a prefixed plugin's `/` registers both).
+        const url = route.url.length > 1 ? route.url.replace(/\/$/, '') : route.url;
+        if (method.toUpperCase() !== 'HEAD') list.add(`${method.toUpperCase()} ${url}`);
       }
     }
     return [...list];

@@ -14,6 +14,8 @@ export {
 } from './config/load-config.js';
 export { parseDuration } from './config/duration.js';
 export { createServer, type CreateServerOptions } from './http/create-server.js';
+// The types of `@rotor/server/fastify` (and with them `app.rotor`, `app.requireSession`).
+export type { RotorPluginOptions, RotorSource, RotorRouteOptions } from './http/plugin.js';
 export { clientAddressResolver, type AddressedRequest } from './http/client-address.js';
 export { VERSION } from './version.js';
 

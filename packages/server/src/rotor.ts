@@ -1,4 +1,5 @@
 import type { AccountContext } from './accounts/accounts.js';
+import { normalizeEmail } from './accounts/email.js';
 import { AuditLog } from './audit/audit-log.js';
 import type { Clock } from './clock.js';
 import type { RotorConfig } from './config/load-config.js';
@@ -132,6 +133,13 @@ export interface Rotor {
    */
   prune(): Promise<PruneReport>;
   close(): Promise<void>;
+  // used by http/cli (issue 16)
+  /** Resolves when the database answers; rejects with the driver's error otherwise (readiness). */
+  ping(): Promise<void>;
+  /** Sessions neither revoked nor expired now, counted in the database (metrics; slow on millions). */
+  countActiveSessions(): Promise<number>;
+  /** The account with this email (normalized first), or undefined (the CLI's user commands). */
+  findUserByEmail(email: string): Promise<UserRow | undefined>;
 }
 
 export interface CreateRotorOptions {
@@ -309,5 +317,9 @@ function assemble(
       await redisLimits?.close();
       if (ownsStore) await store.close();
     },
+    // used by http/cli (issue 16)
+    ping: () => store.ping(),
+    countActiveSessions: () => store.countActiveSessions(clock.now()),
+    findUserByEmail: (email) => store.findUserByEmail(normalizeEmail(email)),
   };
 }

@@ -5,7 +5,6 @@ import { ConfigError, RotorError } from '../errors.js';
 import { createServer } from '../http/create-server.js';
 import { presentEvent, presentSessionRecord, presentUser } from '../http/presenters.js';
 import { createRotor, type Rotor } from '../rotor.js';
-import { normalizeEmail } from '../accounts/email.js';
 import { MAX_PAGE_LIMIT, type Page, type PageRequest } from '../lib/paging.js';
 import { migrate } from '../store/open-store.js';
 import { VERSION } from '../version.js';
@@ -208,7 +207,7 @@ async function collect<T>(
 }
 
 async function findUser(rotor: Rotor, email: string) {
-  const user = await rotor.store.findUserByEmail(normalizeEmail(email));
+  const user = await rotor.findUserByEmail(email);
   if (!user) throw new RotorError('not_found', `no user with email ${email}`);
   return user;
 }

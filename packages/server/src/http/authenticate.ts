@@ -15,16 +15,22 @@ declare module 'fastify' {
  * (API.md). Undefined when there is none.
  */
 export function accessTokenOf(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (header !== undefined) {
-    const match = /^Bearer(?:\s+(.*))?$/i.exec(header.trim());
-    if (match) {
-      const token = match[1]?.trim();
-      if (!token) throw new RotorError('invalid_token', 'The Authorization header has no token.');
-      return token;
-    }
-  }
-  return request.cookies[ACCESS_COOKIE] || undefined;
+  return (
+    bearerTokenOf(request.headers.authorization) ?? (request.cookies[ACCESS_COOKIE] || undefined)
+  );
+}
+
+/**
+ * The token of an `Authorization: Bearer` header; undefined without a Bearer header.
+ * @throws RotorError `invalid_token` for `Bearer` with no token after it.
+ */
+export function bearerTokenOf(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const match = /^Bearer(?:\s+(.*))?$/i.exec(header.trim());
+  if (!match) return undefined;
+  const token = match[1]?.trim();
+  if (!token) throw new RotorError('invalid_token', 'The Authorization header has no token.');
+  return token;
 }
 
 /** A preHandler for protected routes: a valid access token of a live session, or a typed 401. */

@@ -6,7 +6,10 @@ import { RotorError } from '../errors.js';
  * without one, `Sec-Fetch-Site: cross-site` is refused. Requests with neither (curl, native apps)
  * pass: they cannot be forged by a browser that sends neither.
  */
-export function assertSameOrigin(request: FastifyRequest, allowedOrigins: readonly string[]): void {
+export function assertSameOrigin(
+  request: Pick<FastifyRequest, 'headers'>,
+  allowedOrigins: readonly string[],
+): void {
   const origin = request.headers.origin;
   if (origin !== undefined) {
     if (!allowedOrigins.includes(origin)) {

@@ -6,7 +6,8 @@ import { DEVICE_TOKEN_TTL_SECONDS } from '../tokens/device-token.js';
 import { presentUser } from './presenters.js';
 
 /**
- * Every cookie Rotor sets, with the path it is set on. Setting and clearing take a cookie from this
+ * Every cookie Rotor sets, with the path it is set on (under the prefix Rotor is mounted at:
+ * {@link cookiePath}). Setting and clearing take a cookie from this
  * table only, and the duplicate-cookie check ({@link assertNoRepeatedRotorCookie}) reads the same
  * table, so a cookie added here is covered by all three.
  */
@@ -117,6 +118,15 @@ export function clearAuthCookies(reply: FastifyReply, config: RotorConfig): void
   clearCookie(reply, config, COOKIES.access);
 }
 
+/**
+ * A cookie's path where Rotor is mounted (`/rotor` → `/rotor/auth`): the refresh and device cookies
+ * follow Rotor's routes, the access cookie stays on `/` so it reaches the application's own routes
+ * (`requireSession`). The prefix is that of the routes' Fastify instance ('' when standalone).
+ */
+function cookiePath(reply: FastifyReply, cookie: RotorCookie): string {
+  return cookie.path === '/' ? '/' : `${reply.server.prefix}${cookie.path}`;
+}
+
 function setCookie(
   reply: FastifyReply,
   config: RotorConfig,
@@ -128,7 +138,7 @@ function setCookie(
     httpOnly: true,
     secure: config.cookieSecure,
     sameSite: 'strict',
-    path: cookie.path,
+    path: cookiePath(reply, cookie),
     maxAge: maxAgeSeconds,
   });
 }
@@ -138,7 +148,7 @@ function clearCookie(reply: FastifyReply, config: RotorConfig, cookie: RotorCook
     httpOnly: true,
     secure: config.cookieSecure,
     sameSite: 'strict',
-    path: cookie.path,
+    path: cookiePath(reply, cookie),
     maxAge: 0,
     expires: new Date(0),
   });

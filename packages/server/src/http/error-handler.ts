@@ -53,24 +53,36 @@ export function toRotorError(error: unknown): RotorError {
   return new RotorError('internal_error', undefined, { cause: error });
 }
 
-/** Sends the JSON error shape of API.md, with `WWW-Authenticate` on 401 (RFC 6750 §3.1). */
-export function sendError(error: RotorError, reply: FastifyReply): FastifyReply {
+/** An error's answer in the JSON shape of API.md: status, headers and body. */
+export interface ErrorAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: { error: string; message: string; details?: unknown };
+}
+
+/**
+ * The answer to `error`: its status, `WWW-Authenticate` on 401 (RFC 6750 §3.1), `Retry-After` on
+ * `unavailable` and `rate_limited`, the JSON body. Also for frameworks other than Fastify
+ * (`@rotor/server/express`).
+ */
+export function errorAnswer(error: RotorError): ErrorAnswer {
   const status = error.status;
+  const headers: Record<string, string> = {};
   if (status === 401 && error.code !== 'invalid_credentials') {
-    reply.header(
-      'www-authenticate',
-      error.code === 'missing_token' ? 'Bearer' : 'Bearer error="invalid_token"',
-    );
+    headers['www-authenticate'] =
+      error.code === 'missing_token' ? 'Bearer' : 'Bearer error="invalid_token"';
   }
-  if (error.code === 'unavailable') reply.header('retry-after', '5');
-  if (error instanceof RateLimitedError)
-    reply.header('retry-after', String(error.retryAfterSeconds));
-  const body: { error: string; message: string; details?: unknown } = {
-    error: error.code,
-    message: error.message,
-  };
+  if (error.code === 'unavailable') headers['retry-after'] = '5';
+  if (error instanceof RateLimitedError) headers['retry-after'] = String(error.retryAfterSeconds);
+  const body: ErrorAnswer['body'] = { error: error.code, message: error.message };
   if (error.details !== undefined) body.details = error.details;
-  return reply.code(status).type('application/json; charset=utf-8').send(body);
+  return { status, headers, body };
+}
+
+/** Sends the JSON error shape of API.md ({@link errorAnswer}). */
+export function sendError(error: RotorError, reply: FastifyReply): FastifyReply {
+  const { status, headers, body } = errorAnswer(error);
+  return reply.code(status).headers(headers).type('application/json; charset=utf-8').send(body);
 }
 
 /** Fastify's error handler: every error, ours or the framework's, becomes the JSON shape. */

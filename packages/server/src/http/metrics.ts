@@ -29,8 +29,9 @@ function loopback(): BlockList {
 /**
  * Prometheus metrics at `GET /metrics`, on a registry of this server's own (no global state, so
  * several servers in one process do not mix their counts): request durations by route, logins,
- * refreshes, re-use detections, active sessions, and Node's process metrics. Installed on the root
- * instance, not as an encapsulated plugin, so its hook sees every route.
+ * refreshes, re-use detections, active sessions, and Node's process metrics. Installed on the
+ * instance of Rotor's routes (not as a plugin of its own), so its hook sees every one of them, and
+ * only them when Rotor is mounted in an application.
  *
  * Who may read them: with `ROTOR_METRICS_TOKEN`, whoever sends it as a bearer token; without it,
  * loopback clients only (the client address of `ROTOR_TRUST_PROXY`, so behind a trusted proxy the
@@ -74,12 +75,14 @@ export function installMetrics(app: FastifyInstance, rotor: Rotor): void {
     async collect() {
       const now = rotor.clock.now();
       if (!counted || now - counted.at >= ACTIVE_SESSIONS_EVERY_MS) {
-        counted = { value: await rotor.store.countActiveSessions(now), at: now };
+        counted = { value: await rotor.countActiveSessions(), at: now };
       }
       this.set(counted.value);
     },
   });
 
+  const login = `${app.prefix}/auth/login`;
+  const refresh = `${app.prefix}/auth/refresh`;
   app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
@@ -87,7 +90,7 @@ export function installMetrics(app: FastifyInstance, rotor: Rotor): void {
       { method: request.method, route, status: String(status) },
       reply.elapsedTime / 1000,
     );
-    if (route === '/auth/login' && request.method === 'POST') {
+    if (route === login && request.method === 'POST') {
       logins.inc({
         result:
           status === 200
@@ -98,7 +101,7 @@ export function installMetrics(app: FastifyInstance, rotor: Rotor): void {
                 ? 'rate_limited'
                 : 'error',
       });
-    } else if (route === '/auth/refresh' && request.method === 'POST') {
+    } else if (route === refresh && request.method === 'POST') {
       refreshes.inc({ result: status === 200 ? 'ok' : (request.rotorErrorCode ?? 'error') });
       if (request.rotorErrorCode === 'refresh_token_reused') reuse.inc();
     }
@@ -106,29 +109,33 @@ export function installMetrics(app: FastifyInstance, rotor: Rotor): void {
 
   const token = rotor.config.metricsToken;
   const local = loopback();
-  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
-    if (token === undefined) {
-      const address = request.clientAddress;
-      if (address === null || !local.check(address, addressFamily(address))) {
-        throw new RotorError(
-          'forbidden',
-          'GET /metrics answers only loopback clients; set ROTOR_METRICS_TOKEN to scrape it from elsewhere.',
-        );
+  app.get(
+    '/metrics',
+    { schema: { hide: true }, config: { listed: true } },
+    async (request, reply) => {
+      if (token === undefined) {
+        const address = request.clientAddress;
+        if (address === null || !local.check(address, addressFamily(address))) {
+          throw new RotorError(
+            'forbidden',
+            'GET /metrics answers only loopback clients; set ROTOR_METRICS_TOKEN to scrape it from elsewhere.',
+          );
+        }
+      } else {
+        // With ROTOR_METRICS_TOKEN set, only the scraper that has it reads the counts.
+        const given = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
+        if (given === undefined) {
+          throw new RotorError(
+            'missing_token',
+            'GET /metrics needs ROTOR_METRICS_TOKEN as a bearer token.',
+          );
+        }
+        if (!sameSecret(given, token)) {
+          throw new RotorError('invalid_token', 'That is not the metrics token.');
+        }
       }
-    } else {
-      // With ROTOR_METRICS_TOKEN set, only the scraper that has it reads the counts.
-      const given = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
-      if (given === undefined) {
-        throw new RotorError(
-          'missing_token',
-          'GET /metrics needs ROTOR_METRICS_TOKEN as a bearer token.',
-        );
-      }
-      if (!sameSecret(given, token)) {
-        throw new RotorError('invalid_token', 'That is not the metrics token.');
-      }
-    }
-    const body = await registry.metrics();
-    return reply.type(registry.contentType).send(body);
-  });
+      const body = await registry.metrics();
+      return reply.type(registry.contentType).send(body);
+    },
+  );
 }

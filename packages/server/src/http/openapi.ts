@@ -38,9 +38,18 @@ export async function installOpenApi(app: FastifyInstance, version: string): Pro
       },
     },
   });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  await app.register(fastifySwaggerUi, {
-    routePrefix: '/docs',
-    uiConfig: { url: '/openapi.json' },
+  const listed = { schema: { hide: true }, config: { listed: true } };
+  app.get('/openapi.json', listed, async () => app.swagger());
+  // The page and its files in a context of their own, where the page itself is marked for `GET /`.
+  await app.register(async (docs) => {
+    docs.addHook('onRoute', (route) => {
+      if (route.url === `${app.prefix}/docs` && route.method === 'GET') {
+        route.config = { ...route.config, listed: true };
+      }
+    });
+    await docs.register(fastifySwaggerUi, {
+      routePrefix: '/docs',
+      uiConfig: { url: `${app.prefix}/openapi.json` },
+    });
   });
 }

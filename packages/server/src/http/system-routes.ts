@@ -4,10 +4,13 @@ import type { Rotor } from '../rotor.js';
 import { VERSION } from '../version.js';
 import { ref } from './response-schemas.js';
 
-/** Health, readiness, the JWKS, and a short description at `/` when the demo page is absent. */
+/**
+ * Health, readiness, the JWKS, and a short description at `/` when the demo page is absent, with
+ * the `endpoints` collected from the registered routes (plugin.ts).
+ */
 export async function systemRoutes(
   app: FastifyInstance,
-  { rotor, demo }: { rotor: Rotor; demo: boolean },
+  { rotor, demo, endpoints }: { rotor: Rotor; demo: boolean; endpoints: () => readonly string[] },
 ): Promise<void> {
   app.get(
     '/.well-known/jwks.json',
@@ -25,7 +28,7 @@ export async function systemRoutes(
   const ready = { answers: { success: { 200: ref('Status') }, errors: ['unavailable' as const] } };
   app.get('/readyz', { config: ready }, async () => {
     try {
-      await rotor.store.ping();
+      await rotor.ping();
     } catch (cause) {
       throw new RotorError('unavailable', 'The database cannot be reached.', { cause });
     }
@@ -40,24 +43,7 @@ export async function systemRoutes(
       description:
         'Access and refresh tokens done right: rotating refresh tokens, device sessions.',
       issuer: rotor.config.issuer,
-      endpoints: [
-        'POST /auth/register',
-        'POST /auth/login',
-        'POST /auth/refresh',
-        'POST /auth/logout',
-        'POST /auth/logout-all',
-        'POST /auth/password',
-        'GET /auth/events',
-        'GET /auth/me',
-        'GET /auth/sessions',
-        'DELETE /auth/sessions/:id',
-        'GET /.well-known/jwks.json',
-        'GET /healthz',
-        'GET /readyz',
-        'GET /metrics',
-        'GET /openapi.json',
-        'GET /docs',
-      ],
+      endpoints: endpoints(),
     }));
   }
 }

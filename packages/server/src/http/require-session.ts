@@ -1,0 +1,90 @@
+import { fastifyCookie } from '@fastify/cookie';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { AccessTokenClaims } from '../tokens/access-token.js';
+import { RotorError } from '../errors.js';
+import type { Principal, Rotor } from '../rotor.js';
+import type { SessionRow, UserRow } from '../store/store.js';
+import { bearerTokenOf } from './authenticate.js';
+import { assertSameOrigin } from './csrf.js';
+import { ACCESS_COOKIE } from './delivery.js';
+import { sendError, toRotorError } from './error-handler.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The caller's live session, set by `app.requireSession` on an application's own routes. */
+    session?: SessionRow;
+    /** The caller's account, set by `app.requireSession`. */
+    user?: UserRow;
+    /** The verified claims of the caller's access token, set by `app.requireSession`. */
+    claims?: AccessTokenClaims;
+  }
+}
+
+/** The request headers a session is read from; Node's, Fastify's and Express's headers fit. */
+export type SessionHeaders = Pick<
+  IncomingHttpHeaders,
+  'authorization' | 'cookie' | 'origin' | 'sec-fetch-site'
+>;
+
+/**
+ * The caller of a request made to an application's own route: its access token (`Authorization:
+ * Bearer` first, then the `rotor_access` cookie, as on Rotor's routes) checked against the store
+ * like `GET /auth/me`, so a revoked or expired session is refused at once, not when its token
+ * expires. A token from the cookie also passes Rotor's CSRF rule (API.md, "CSRF"): the cookie is
+ * ambient authority, a bearer header is not.
+ * @throws RotorError `missing_token`, `invalid_token`, `token_expired`, `session_expired`,
+ *   `session_revoked` (401), `csrf_rejected` (403), `unavailable` (503)
+ */
+export async function principalFromHeaders(
+  rotor: Rotor,
+  headers: SessionHeaders,
+): Promise<Principal> {
+  const bearer = bearerTokenOf(headers.authorization);
+  if (bearer !== undefined) return rotor.authenticate(bearer);
+  const cookie =
+    headers.cookie !== undefined && headers.cookie.includes(ACCESS_COOKIE)
+      ? fastifyCookie.parse(headers.cookie)[ACCESS_COOKIE]
+      : undefined;
+  if (!cookie) throw new RotorError('missing_token', 'This request needs an access token.');
+  assertSameOrigin({ headers }, rotor.config.allowedOrigins);
+  return rotor.authenticate(cookie);
+}
+
+/**
+ * `principalFromHeaders` for server-rendered pages: null when the request has no live session
+ * (no token, a bad one, an ended session); a database outage still throws (`unavailable`), so a
+ * page does not show a signed-in user as signed out because the store blinked.
+ */
+export async function sessionFromHeaders(
+  rotor: Rotor,
+  headers: SessionHeaders,
+): Promise<Principal | null> {
+  try {
+    return await principalFromHeaders(rotor, headers);
+  } catch (error) {
+    if (error instanceof RotorError && error.status < 500) return null;
+    throw error;
+  }
+}
+
+/**
+ * A Fastify preHandler for an application's own routes: sets `request.session`, `request.user` and
+ * `request.claims`, or answers the refusal in Rotor's JSON shape (`401` with `WWW-Authenticate`,
+ * RFC 6750 §3.1). It answers itself rather than throwing, so the application's error handler (not
+ * Rotor's) stays in charge of everything else.
+ */
+export function requireSessionHandler(rotor: Rotor) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    try {
+      const principal = await principalFromHeaders(rotor, request.headers);
+      request.session = principal.session;
+      request.user = principal.user;
+      request.claims = principal.claims;
+    } catch (error) {
+      const refusal = toRotorError(error);
+      if (refusal.status >= 500) request.log.error({ err: error }, 'session check failed');
+      await sendError(refusal, reply);
+    }
+  };
+}

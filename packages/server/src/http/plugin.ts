@@ -128,11 +128,13 @@ async function engineOf(
   options: RotorPluginOptions,
 ): Promise<{ rotor: Rotor; owned: boolean }> {
   if ('rotor' in options) return { rotor: options.rotor, owned: false };
-  const { config, store, clock, onIdleError, sqliteServerLock } = options;
+  const { config, store, clock, onIdleError, sqliteServerLock, users, claims } = options;
   const rotor = await createRotor(config, {
     ...(store !== undefined && { store }),
     ...(clock !== undefined && { clock }),
     ...(sqliteServerLock !== undefined && { sqliteServerLock }),
+    ...(users !== undefined && { users }),
+    ...(claims !== undefined && { claims }),
     onIdleError:
       onIdleError ?? ((error) => app.log.warn({ err: error }, 'idle database connection lost')),
   });

@@ -122,6 +122,28 @@ for (const dialect of DIALECTS) {
       ]);
     });
 
+    it('a taken email on POST /admin/users is 409 email_taken with the account’s id; /auth/register never tells it', async () => {
+      await start();
+      const user = await createUser();
+      const again = await app.inject({
+        method: 'POST',
+        url: '/admin/users',
+        headers: admin,
+        payload: { email: user.email.toUpperCase() },
+      });
+      expect(again.statusCode).toBe(409);
+      expect(again.json()).toMatchObject({ error: 'email_taken', details: { userId: user.id } });
+      const register = await app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { email: user.email, password: 'correct horse battery' },
+      });
+      expect(register.statusCode).toBe(409);
+      expect(register.json().error).toBe('email_taken');
+      expect(register.json()).not.toHaveProperty('details');
+      expect(register.body).not.toContain(user.id);
+    });
+
     it('the admin token: missing or wrong is 401 with a Bearer challenge', async () => {
       await start();
       for (const headers of [{}, { authorization: `Bearer ${ADMIN_TOKEN}x` }]) {

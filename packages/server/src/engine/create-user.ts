@@ -17,7 +17,8 @@ export interface CreateUserInput {
  * Creates a user without a password (issue 16): a user of an external sign-in (SSO, magic links)
  * that exists in Rotor so `signIn` and login tickets can start its sessions. A password login of
  * it is `invalid_credentials` after the usual dummy verification. `email_taken` when the
- * normalized email exists; `invalid_request` for an email or name that is not plain text.
+ * normalized email exists, with `details: {userId}` of that account; `invalid_request` for an email
+ * or name that is not plain text.
  */
 export async function createUser(
   ctx: { store: Store; clock: Clock; audit: AuditLog },
@@ -36,7 +37,15 @@ export async function createUser(
     session_epoch: 0,
   };
   if (!(await ctx.store.insertUser(user))) {
-    throw new RotorError('email_taken', 'An account with this email already exists.');
+    // The caller (the app's backend through the admin API, or its own code) may know the id: a
+    // backend that creates its users "if needed" then recovers from a lost mapping, or from two
+    // first sign-ins of one user racing, without a second request. `/auth/register` never says it.
+    const existing = await ctx.store.findUserByEmail(email);
+    throw new RotorError(
+      'email_taken',
+      'An account with this email already exists.',
+      existing && { details: { userId: existing.id } },
+    );
   }
   await ctx.audit.record({ type: 'user_created', userId: user.id, ...client });
   return user;

@@ -128,13 +128,12 @@ async function engineOf(
   options: RotorPluginOptions,
 ): Promise<{ rotor: Rotor; owned: boolean }> {
   if ('rotor' in options) return { rotor: options.rotor, owned: false };
-  const { config, store, clock, onIdleError, sqliteServerLock, users, claims } = options;
+  // Every engine option goes on, not a list of them kept here: the app's `users` and `claims` were
+  // once left behind, so a mounted Rotor (and `createServer`) ignored them. The route options that
+  // ride along are unknown to createRotor, which ignores them.
+  const { config, onIdleError, ...engine } = options;
   const rotor = await createRotor(config, {
-    ...(store !== undefined && { store }),
-    ...(clock !== undefined && { clock }),
-    ...(sqliteServerLock !== undefined && { sqliteServerLock }),
-    ...(users !== undefined && { users }),
-    ...(claims !== undefined && { claims }),
+    ...engine,
     onIdleError:
       onIdleError ?? ((error) => app.log.warn({ err: error }, 'idle database connection lost')),
   });

@@ -16,7 +16,7 @@ const BARE = fileURLToPath(new URL('./servers/bare-route.js', import.meta.url));
 export const HAS_WRK = spawnSync('wrk', ['-v']).error === undefined;
 
 /** Runs wrk against `url` with the Lua script; requests/s and latency percentiles in ms. */
-function wrk(url, script, seconds, connections, path = '/auth/me') {
+export function wrk(url, script, seconds, connections, path = '/auth/me') {
   const [command, args] = pinned(1, 'wrk', [
     '-t1',
     `-c${connections}`,
@@ -41,7 +41,7 @@ function wrk(url, script, seconds, connections, path = '/auth/me') {
 }
 
 /** The Lua script that sends each request with the next of `tokens`. */
-function writeScript(dir, tokens) {
+export function writeScript(dir, tokens) {
   const path = join(dir, 'tokens.lua');
   writeFileSync(
     path,

@@ -53,9 +53,9 @@ export async function startNodeServer(script, args, env, readyPath = '/healthz')
   };
 }
 
-/** `rotor serve` on `databaseUrl`, request logs off (the bare route has none either). */
-export function startRotor(databaseUrl, env = {}) {
-  return startNodeServer(ROTOR_BIN, ['serve'], {
+/** The environment Rotor runs with in the benches, on `databaseUrl`: request logs off. */
+export function rotorEnv(databaseUrl, env = {}) {
+  return {
     ROTOR_HOST: '127.0.0.1',
     ROTOR_DATABASE_URL: databaseUrl,
     ROTOR_LOG_LEVEL: 'warn',
@@ -67,7 +67,12 @@ export function startRotor(databaseUrl, env = {}) {
     // valid when a bench restarts the server on the same database.
     ROTOR_ISSUER: 'http://rotor.bench',
     ...env,
-  });
+  };
+}
+
+/** `rotor serve` on `databaseUrl`, request logs off (the bare route has none either). */
+export function startRotor(databaseUrl, env = {}) {
+  return startNodeServer(ROTOR_BIN, ['serve'], rotorEnv(databaseUrl, env));
 }
 
 /** Peak resident memory of a process, in MiB (Linux `VmHWM`); undefined elsewhere. */

@@ -3,7 +3,7 @@ import { normalizeEmail } from './accounts/email.js';
 import { AuditLog } from './audit/audit-log.js';
 import type { Clock } from './clock.js';
 import type { RotorConfig } from './config/load-config.js';
-import { authenticate, type Principal } from './engine/authenticate.js';
+import { authenticate, authenticateFromCache, type Principal } from './engine/authenticate.js';
 import { changePassword, type ChangePasswordInput } from './engine/change-password.js';
 import type { EngineContext } from './engine/context.js';
 import type { TokenGrant } from './engine/grant.js';
@@ -70,6 +70,12 @@ export interface Rotor {
   inspectRefreshToken(refreshToken: string): Promise<RefreshTokenInfo | null>;
   /** Verifies an access token and checks that its session is still active (seed 001's KeyStore check). */
   authenticate(accessToken: string): Promise<Principal>;
+  /**
+   * `authenticate`'s answer without a promise when the verified-token cache and the session-state
+   * cache both hold it (engine/authenticate.ts); undefined when `authenticate` must decide. For the
+   * check on every request: `rotor.authenticateFromCache(token) ?? (await rotor.authenticate(token))`.
+   */
+  authenticateFromCache(accessToken: string): Principal | undefined;
   /**
    * Changes the password of the caller's account and ends every other session of it; returns how
    * many ended. A wrong current password counts as a failed login of the account.
@@ -298,6 +304,7 @@ function assemble(
     refresh: (input) => refresh(ctx, input),
     inspectRefreshToken: (refreshToken) => inspectRefreshToken(ctx, refreshToken),
     authenticate: (accessToken) => authenticate(ctx, accessToken),
+    authenticateFromCache: (accessToken) => authenticateFromCache(ctx, accessToken),
     changePassword: (input) => changePassword(ctx, input),
     logoutWithRefreshToken: (refreshToken, client, clientId) =>
       logoutWithRefreshToken(ctx, refreshToken, client, clientId),

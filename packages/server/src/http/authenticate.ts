@@ -38,7 +38,8 @@ export function authenticate(rotor: Rotor) {
   return async (request: FastifyRequest): Promise<void> => {
     const token = accessTokenOf(request);
     if (token === undefined) throw new RotorError('missing_token');
-    request.principal = await rotor.authenticate(token);
+    // Both caches answering: no promise beyond this hook's own.
+    request.principal = rotor.authenticateFromCache(token) ?? (await rotor.authenticate(token));
   };
 }
 

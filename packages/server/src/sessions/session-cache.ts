@@ -62,6 +62,15 @@ export class SessionStateCache implements SessionStateListener {
     return state;
   }
 
+  /**
+   * The cached session and user, without reading the store: undefined when not cached or when the
+   * store does not vouch (`current`, from {@link sync}); then call {@link get}. The per-request
+   * fast path, with no promise.
+   */
+  peek(id: string, current: boolean): SessionWithUser | undefined {
+    return current ? this.#entries.get(id) : undefined;
+  }
+
   #remember(id: string, state: SessionWithUser): void {
     // Oldest first out: Map keeps insertion order.
     if (this.#entries.size >= this.#capacity) {

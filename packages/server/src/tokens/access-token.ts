@@ -79,6 +79,16 @@ export class AccessTokens {
   }
 
   /**
+   * The claims of a token that {@link verify} accepted before and that has not expired, from the
+   * verified-token cache, synchronously; undefined when the full check is needed (not cached, or
+   * the keys must be re-read first: a key withdrawn elsewhere empties the cache on that re-read).
+   */
+  cached(token: string): AccessTokenClaims | undefined {
+    if (this.options.keys.sync() !== undefined) return undefined;
+    return this.#check.cached(token) as AccessTokenClaims | undefined;
+  }
+
+  /**
    * Verifies an access token: signature by one of our keys (unknown `kid` refused), algorithm,
    * `typ`, `iss`, `aud`, `exp`/`nbf`/`iat` with 1 s leeway and the presence of every claim; a token
    * verified before is answered from a bounded cache until its `exp`.

@@ -50,7 +50,10 @@ export async function login(ctx: EngineContext, input: LoginInput): Promise<Toke
   // Reserved before the password is verified: a spent budget costs no hashing, and attempts
   // in flight cannot all pass a check none of them has counted in yet (issue 13, item 1). The
   // right password spends no budget: honest users behind one address never add up.
-  const subjects = { account: device === undefined ? email : undefined, device, address };
+  // The budget of the account found, not of what was typed: an app's directory may find one user
+  // by several spellings (a username and an email); each must not bring a budget of its own.
+  const accountKey = user?.email ?? email;
+  const subjects = { account: device === undefined ? accountKey : undefined, device, address };
   const verified = await verifyWithinBudget(ctx.limits.shared, ctx.limits.rules, subjects, () =>
     // An unknown account, or one without a password, costs the same dummy verification.
     account

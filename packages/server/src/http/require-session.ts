@@ -7,7 +7,7 @@ import type { Principal, Rotor } from '../rotor.js';
 import type { SessionRow, UserRow } from '../store/store.js';
 import { bearerTokenOf } from './authenticate.js';
 import { assertSameOrigin } from './csrf.js';
-import { ACCESS_COOKIE } from './delivery.js';
+import { ACCESS_COOKIE, assertNoRepeatedRotorCookie } from './delivery.js';
 import { sendError, toRotorError } from './error-handler.js';
 
 declare module 'fastify' {
@@ -33,6 +33,7 @@ export type SessionHeaders = Pick<
  * like `GET /auth/me`, so a revoked or expired session is refused at once, not when its token
  * expires. A token from the cookie also passes Rotor's CSRF rule (API.md, "CSRF"): the cookie is
  * ambient authority, a bearer header is not.
+ * A token cookie sent twice (cookie tossing) is `invalid_request` (400), as on Rotor's routes.
  * @throws RotorError `missing_token`, `invalid_token`, `token_expired`, `session_expired`,
  *   `session_revoked` (401), `csrf_rejected` (403), `unavailable` (503)
  */
@@ -57,6 +58,8 @@ function accessTokenFromHeaders(rotor: Rotor, headers: SessionHeaders): string {
       ? fastifyCookie.parse(headers.cookie)[ACCESS_COOKIE]
       : undefined;
   if (!cookie) throw new RotorError('missing_token', 'This request needs an access token.');
+  // Cookie tossing (a sibling subdomain's cookie sent first): refused as on Rotor's own routes.
+  assertNoRepeatedRotorCookie(headers.cookie!);
   assertSameOrigin({ headers }, rotor.config.allowedOrigins);
   return cookie;
 }

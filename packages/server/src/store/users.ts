@@ -8,9 +8,15 @@ export interface UserStore {
   insertUser(user: UserRow): Promise<boolean>;
   findUserByEmail(email: string): Promise<UserRow | undefined>;
   findUserById(id: string): Promise<UserRow | undefined>;
-  /** Sets the password hash and bumps the user's session epoch (no session survives the change). */
+  /**
+   * Sets the password hash and bumps the user's session epoch (no session survives the change);
+   * the user's pending login tickets go with it.
+   */
   updatePasswordHash(userId: string, passwordHash: string): Promise<void>;
-  /** Bumps the user's session epoch: a login verified before it may not create a session. */
+  /**
+   * Bumps the user's session epoch: a login verified before it may not create a session, nor a
+   * login ticket issued before it (the user's pending tickets are deleted).
+   */
   bumpSessionEpoch(userId: string): Promise<void>;
   /**
    * Reads a user and holds its row until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's
@@ -32,6 +38,10 @@ export interface UserStore {
 
 /** The {@link UserStore} over Kysely. */
 export function userStore({ db, postgres, changed }: StoreContext): UserStore {
+  // A login ticket is a sign-in verified when issued: one issued before the epoch moved is void.
+  const deleteLoginTickets = async (userId: string) => {
+    await db.deleteFrom('login_tickets').where('user_id', '=', userId).execute();
+  };
   return {
     async insertUser(user) {
       const result = await db
@@ -65,6 +75,7 @@ export function userStore({ db, postgres, changed }: StoreContext): UserStore {
         }))
         .where('id', '=', userId)
         .execute();
+      await deleteLoginTickets(userId);
       changed((l) => l.user(userId));
     },
 
@@ -74,6 +85,7 @@ export function userStore({ db, postgres, changed }: StoreContext): UserStore {
         .set((eb) => ({ session_epoch: eb('session_epoch', '+', 1) }))
         .where('id', '=', userId)
         .execute();
+      await deleteLoginTickets(userId);
       changed((l) => l.user(userId));
     },
 

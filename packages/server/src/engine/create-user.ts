@@ -6,6 +6,7 @@ import { newId } from '../lib/ids.js';
 import { assertPlainText } from '../lib/plain-text.js';
 import type { ClientInfo } from '../sessions/context.js';
 import type { Store, UserRow } from '../store/store.js';
+import type { UserDirectory } from './user-directory.js';
 
 /** A user of an external sign-in: the address and, optionally, a display name. */
 export interface CreateUserInput {
@@ -21,11 +22,15 @@ export interface CreateUserInput {
  * or name that is not plain text.
  */
 export async function createUser(
-  ctx: { store: Store; clock: Clock; audit: AuditLog },
+  ctx: { store: Store; clock: Clock; audit: AuditLog; users?: UserDirectory | undefined },
   input: CreateUserInput,
   /** Who asked (the admin API's caller), for the audit event `user_created`. */
   client: Partial<ClientInfo> = {},
 ): Promise<UserRow> {
+  // With the app's own user table, users are the app's: one made here could never be found.
+  if (ctx.users) {
+    throw new RotorError('forbidden', 'Users are the app’s own: it keeps the user table.');
+  }
   const email = parseEmail(input.email);
   if (input.name) assertPlainText(input.name, 'name', { identity: true });
   const user: UserRow = {

@@ -28,6 +28,11 @@ export async function grantTokens(
   ctx: Pick<EngineContext, 'clock' | 'policy' | 'accessTokens' | 'claims'>,
   user: UserRow,
   issued: IssuedSession & { rotated?: boolean },
+  /**
+   * The app's claims when they were already evaluated inside the transaction that issued the
+   * session (a hook that throws there rolls it back: no session or rotation nobody received).
+   */
+  evaluated?: { claims: Record<string, unknown> | undefined },
 ): Promise<TokenGrant> {
   const nowSeconds = Math.floor(ctx.clock.now() / 1000);
   const accessExpiresAt = Math.min(
@@ -39,7 +44,9 @@ export async function grantTokens(
     sid: issued.session.id,
     exp: accessExpiresAt,
     // The app's claims, evaluated again for every token (a change of roles reaches the next one).
-    claims: await customClaims(ctx.claims, { user, session: issued.session }),
+    claims: evaluated
+      ? evaluated.claims
+      : await customClaims(ctx.claims, { user, session: issued.session }),
   });
   return {
     user,

@@ -56,6 +56,7 @@ export async function issueLoginTicket(
     ticket_hash: hashLoginTicket(ticket),
     user_id: account.user.id,
     device_name: input.deviceName?.trim() || null,
+    session_epoch: account.user.session_epoch,
     created_at: now,
     expires_at: now + LOGIN_TICKET_TTL_SECONDS * 1000,
   });
@@ -94,7 +95,10 @@ export async function redeemLoginTicket(
     });
     throw new RotorError('invalid_credentials', 'The login ticket is unknown, used or expired.');
   }
-  return startSignedInSession(ctx, account.user, {
+  // Under the epoch the ticket was issued in: a sign-out everywhere or a password change since
+  // then ends the ticket with the sessions (startSession refuses a moved epoch).
+  const user = { ...account.user, session_epoch: ticket.session_epoch };
+  return startSignedInSession(ctx, user, {
     deviceName: ticket.device_name ?? input.deviceName ?? null,
     delivery: input.delivery,
     clientId: input.clientId,

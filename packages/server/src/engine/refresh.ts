@@ -3,6 +3,7 @@ import { RotorError } from '../errors.js';
 import type { ClientInfo } from '../sessions/context.js';
 import { rotateRefreshToken } from '../sessions/rotate-refresh-token.js';
 import type { EngineContext } from './context.js';
+import { customClaims } from './custom-claims.js';
 import { grantTokens, type TokenGrant } from './grant.js';
 import { limitAddress } from './limit-subject.js';
 
@@ -25,6 +26,7 @@ export type RefreshInput = {
 export async function refresh(ctx: EngineContext, input: RefreshInput): Promise<TokenGrant> {
   const { limits, audit } = ctx;
   let issued: Awaited<ReturnType<typeof rotateRefreshToken>>;
+  let evaluated: { claims: Record<string, unknown> | undefined } | undefined;
   try {
     issued = await rotateRefreshToken(ctx.sessions, {
       ...input,
@@ -36,7 +38,10 @@ export async function refresh(ctx: EngineContext, input: RefreshInput): Promise<
       // Recorded when the session moves (another address or user agent than its last use),
       // in the rotation's transaction: an event per rotation cost a fifth of the refresh
       // throughput (bench row 3) and buries the moves that matter among thousands of rows.
-      rotated: async (tx, session) => {
+      rotated: async (tx, session, user) => {
+        // The app's claims inside the rotation's transaction: a hook that throws rolls the
+        // rotation back, so the client keeps a token that still works (no successor it never got).
+        evaluated = { claims: await customClaims(ctx.claims, { user, session }) };
         if (session.ip === input.ip && session.user_agent === input.userAgent) return;
         await audit.record(
           {
@@ -70,5 +75,6 @@ export async function refresh(ctx: EngineContext, input: RefreshInput): Promise<
     }
     throw error;
   }
-  return grantTokens(ctx, issued.user, issued);
+  // A grace-window racer rotated nothing: its claims are evaluated now (a throw loses nothing).
+  return grantTokens(ctx, issued.user, issued, evaluated);
 }

@@ -5,6 +5,7 @@ import type { ClientInfo } from '../sessions/context.js';
 import { startSession } from '../sessions/start-session.js';
 import type { UserRow } from '../store/store.js';
 import type { EngineContext } from './context.js';
+import { customClaims } from './custom-claims.js';
 import { grantTokens, type TokenGrant } from './grant.js';
 import { findAccountById } from './user-directory.js';
 
@@ -36,6 +37,7 @@ export async function startSignedInSession(
   input: SessionRequest,
 ): Promise<TokenGrant> {
   const nowSeconds = Math.floor(ctx.sessions.clock.now() / 1000);
+  const evaluated: { claims: Record<string, unknown> | undefined } = { claims: undefined };
   const issued = await startSession(ctx.sessions, {
     user,
     deviceName: input.deviceName,
@@ -60,9 +62,12 @@ export async function startSignedInSession(
         },
         tx,
       );
+      // The app's claims inside the transaction: a hook that throws leaves no session behind
+      // (one nobody holds would count against the session cap and evict a real one).
+      evaluated.claims = await customClaims(ctx.claims, { user, session });
     },
   });
-  const granted = await grantTokens(ctx, user, issued);
+  const granted = await grantTokens(ctx, user, issued, evaluated);
   // At the epoch the session was created under (startSession checked it had not moved).
   granted.deviceToken = await ctx.deviceTokens.issue(user, nowSeconds);
   return granted;

@@ -60,8 +60,11 @@ export async function rotateRefreshToken(
      * refresh with nothing written. The HTTP `Token-Delivery` rule: `refreshDelivery`.
      */
     checkDelivery?: ((stored: string) => void) | undefined;
-    /** Runs in the rotation's transaction once it has rotated (the audit event commits with it). */
-    rotated?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
+    /**
+     * Runs in the rotation's transaction once it has rotated, with the session as it was before
+     * (the audit event commits with it; a throw rolls the rotation back).
+     */
+    rotated?: ((tx: Store, session: SessionRow, user: UserRow) => Promise<void>) | undefined;
     /** Runs in the transaction that revokes the session for re-use (its audit event). */
     reused?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
   } & ClientInfo,
@@ -89,7 +92,7 @@ async function decide(
     clientId?: string | undefined;
     admit?: ((session: SessionRow) => Promise<void>) | undefined;
     checkDelivery?: ((stored: string) => void) | undefined;
-    rotated?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
+    rotated?: ((tx: Store, session: SessionRow, user: UserRow) => Promise<void>) | undefined;
     reused?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
   } & ClientInfo,
 ): Promise<Decision> {
@@ -154,7 +157,7 @@ async function decide(
         delivery: input.delivery && input.delivery !== 'body' ? input.delivery : session.delivery,
       };
       await tx.touchSession(session.id, patch);
-      await input.rotated?.(tx, session);
+      await input.rotated?.(tx, session, user);
       return {
         ok: true,
         session: { ...session, ...patch },

@@ -29,7 +29,12 @@ export function loginTicketStore({ db }: StoreContext): LoginTicketStore {
         .executeTakeFirst();
       // PostgreSQL returns bigint columns as strings.
       return (
-        row && { ...row, created_at: Number(row.created_at), expires_at: Number(row.expires_at) }
+        row && {
+          ...row,
+          session_epoch: Number(row.session_epoch),
+          created_at: Number(row.created_at),
+          expires_at: Number(row.expires_at),
+        }
       );
     },
 

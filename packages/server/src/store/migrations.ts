@@ -240,6 +240,9 @@ function rotorMigrations(names: RotorNames): Record<string, Migration> {
             c.notNull().references('users.id').onDelete('cascade'),
           )
           .addColumn('device_name', 'text')
+          // The user's session epoch when the ticket was issued: a sign-out everywhere or a
+          // password change after it voids the ticket (startSession compares the epochs).
+          .addColumn('session_epoch', 'integer', (c) => c.notNull())
           .addColumn('created_at', 'bigint', (c) => c.notNull())
           .addColumn('expires_at', 'bigint', (c) => c.notNull())
           .execute();

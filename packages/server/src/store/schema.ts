@@ -91,6 +91,8 @@ export interface LoginTicketsTable {
   ticket_hash: string;
   user_id: string;
   device_name: string | null;
+  /** The user's session epoch at issue: a ticket older than a sign-out everywhere is void. */
+  session_epoch: number;
   created_at: number;
   expires_at: number;
 }

@@ -128,13 +128,14 @@ async function engineOf(
   options: RotorPluginOptions,
 ): Promise<{ rotor: Rotor; owned: boolean }> {
   if ('rotor' in options) return { rotor: options.rotor, owned: false };
-  const { config, store, clock, onIdleError, sqliteServerLock } = options;
+  // Every engine option reaches the engine (users, claims, store, clock, …), none picked by hand
+  // here to be forgotten; createRotor ignores the route options beside them.
+  const { config, ...engine } = options;
   const rotor = await createRotor(config, {
-    ...(store !== undefined && { store }),
-    ...(clock !== undefined && { clock }),
-    ...(sqliteServerLock !== undefined && { sqliteServerLock }),
+    ...engine,
     onIdleError:
-      onIdleError ?? ((error) => app.log.warn({ err: error }, 'idle database connection lost')),
+      engine.onIdleError ??
+      ((error) => app.log.warn({ err: error }, 'idle database connection lost')),
   });
   return { rotor, owned: true };
 }

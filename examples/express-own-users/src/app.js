@@ -6,6 +6,8 @@ import { createStore, loadConfig } from '@rotor/server';
 import { requireSession, rotorRouter } from '@rotor/server/express';
 import { openDatabase } from './database.js';
 
+/** @typedef {import('@rotor/server').DirectoryUser} DirectoryUser */
+
 export const PREFIX = '/auth-service';
 
 /**
@@ -16,7 +18,7 @@ export const PREFIX = '/auth-service';
 export async function createApp({ databaseUrl, config = loadConfig() }) {
   const db = openDatabase(databaseUrl);
   // The app's integer ids are Rotor's string ids: String() out, Number() back in.
-  /** @type {(column: string, value: unknown) => Promise<import('@rotor/server').DirectoryUser>} */
+  /** @type {(column: string, value: unknown) => Promise<DirectoryUser | undefined>} */
   const findUser = async (column, value) => {
     const sql = `select id, email, password_hash from users where ${column} = ?`;
     const [row] = await db.query(sql, [value]);
@@ -43,7 +45,7 @@ export async function createApp({ databaseUrl, config = loadConfig() }) {
 
   const app = express();
   app.use(PREFIX, rotor);
-  app.get('/api/notes', requireSession(rotor.rotor), async (req, res) => {
+  app.get('/api/notes', requireSession(rotor), async (req, res) => {
     const notes = await db.query('select id, text from notes where user_id = ? order by id', [
       Number(req.user?.id),
     ]);

@@ -116,6 +116,26 @@ for (const dialect of DIALECTS) {
       expect(refused.headers.get('www-authenticate')).toMatch(/^Bearer/);
       expect(((await refused.json()) as { error: string }).error).toBe('session_revoked');
       expect((await notes('not-a-token')).status).toBe(401);
+    });
+
+    it("a session revoked from another device loses the app's route at once", async () => {
+      const signIn = async () =>
+        (await (await login('bob@example.com', 'bob password 123')).json()) as {
+          accessToken: string;
+          sessionId: string;
+        };
+      const phone = await signIn();
+      const laptop = await signIn();
+      expect((await notes(phone.accessToken)).status).toBe(200);
+      const revoked = await fetch(`${base}${PREFIX}/auth/sessions/${phone.sessionId}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${laptop.accessToken}` },
+      });
+      expect(revoked.status).toBe(204);
+      const refused = await notes(phone.accessToken);
+      expect(refused.status).toBe(401);
+      expect(((await refused.json()) as { error: string }).error).toBe('session_revoked');
+      expect((await notes(laptop.accessToken)).status).toBe(200);
       expect((await fetch(`${base}/api/notes`)).status).toBe(401);
     });
 

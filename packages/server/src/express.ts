@@ -32,7 +32,7 @@ export interface RotorRouter {
  * @example
  * const rotor = await rotorRouter({ config: loadConfig(), prefix: '/rotor' });
  * app.use(rotor);
- * app.get('/notes', requireSession(rotor.rotor), (req, res) => res.json(notesOf(req.user.id)));
+ * app.get('/notes', requireSession(rotor), (req, res) => res.json(notesOf(req.user.id)));
  */
 export async function rotorRouter(
   options: RotorPluginOptions & { prefix: string; logger?: FastifyServerOptions['logger'] },
@@ -113,10 +113,13 @@ interface ResponseLike {
  * Express middleware for the application's own routes: sets `req.session`, `req.user` and
  * `req.claims` from the caller's access token, checked against the store like `GET /auth/me` (a
  * revocation counts at once), or answers `401` in Rotor's JSON shape with `WWW-Authenticate`.
- * A database outage goes to the application's error handler (`next(error)`).
- * @example app.get('/notes', requireSession(rotor.rotor), (req, res) => res.json(notesOf(req.user.id)))
+ * A database outage goes to the application's error handler (`next(error)`). Takes the router
+ * {@link rotorRouter} made, or an engine (`createRotor`).
+ * @example app.get('/notes', requireSession(rotor), (req, res) => res.json(notesOf(req.user.id)))
  */
-export function requireSession(rotor: Rotor) {
+export function requireSession(source: Rotor | Pick<RotorRouter, 'rotor'>) {
+  // A router is a function carrying its engine; an engine has `authenticate` of its own.
+  const rotor = 'authenticate' in source ? source : source.rotor;
   return (request: SessionRequest, response: ResponseLike, next: Next): void => {
     principalFromHeaders(rotor, request.headers).then(
       (principal) => {

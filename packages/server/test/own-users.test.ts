@@ -1,6 +1,8 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { hash as bcryptHash } from '@node-rs/bcrypt';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { rotorPlugin } from '@rotor/server/fastify';
+import { rotorRouter } from '@rotor/server/express';
 import { createServer, ManualClock, type DirectoryUser, type UserDirectory } from '@rotor/server';
 import { codeOf, DIALECTS, PASSWORD, startTestServer, tempDir, testConfig } from './helpers.js';
 
@@ -205,6 +207,47 @@ for (const dialect of DIALECTS) {
           userAgent: null,
         });
         expect(grant.user.email).toBe('dee@example.com');
+      });
+
+      it('the Fastify plugin and the Express router hand users and claims to the engine they build', async () => {
+        const users = new AppUsers();
+        users.add({ id: 'u-5', email: 'eve@example.com', passwordHash: await bcryptOf(PASSWORD) });
+        const claims = () => ({ role: 'editor' });
+        const fastify = Fastify({ logger: false });
+        await fastify.register(rotorPlugin, {
+          config: await testConfig(dir, {}, dialect.name),
+          prefix: '/rotor',
+          users,
+          claims,
+        });
+        const router = await rotorRouter({
+          config: await testConfig(dir, {}, dialect.name),
+          prefix: '/rotor',
+          users,
+          claims,
+        });
+        try {
+          const viaPlugin = await fastify.inject({
+            method: 'POST',
+            url: '/rotor/auth/login',
+            headers: { 'token-delivery': 'body' },
+            payload: { email: 'eve@example.com', password: PASSWORD },
+          });
+          expect(viaPlugin.statusCode).toBe(200);
+          expect(viaPlugin.json().user.id).toBe('u-5');
+          const viaRouter = await router.rotor.signIn({
+            userId: 'u-5',
+            delivery: 'body',
+            ip: null,
+            userAgent: null,
+          });
+          for (const token of [viaPlugin.json().accessToken, viaRouter.accessToken]) {
+            const payload = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+            expect(payload).toMatchObject({ sub: 'u-5', role: 'editor' });
+          }
+        } finally {
+          await Promise.all([fastify.close(), router.close()]);
+        }
       });
     });
   });

@@ -66,7 +66,7 @@ export async function adminRoutes(
     {
       ...admin({
         success: { 201: BODIES.registered },
-        errors: ['invalid_request', 'email_taken'],
+        errors: ['invalid_request', 'forbidden', 'email_taken'],
       }),
       schema: { security, body: userBody },
     },

@@ -146,7 +146,7 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
       config: {
         answers: {
           success: { 201: BODIES.registered },
-          errors: ['invalid_request', 'email_taken', 'rate_limited', 'unavailable'],
+          errors: ['invalid_request', 'forbidden', 'email_taken', 'rate_limited', 'unavailable'],
         },
       },
     },

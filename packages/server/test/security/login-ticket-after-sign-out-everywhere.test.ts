@@ -1,5 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import type { KyselyStore } from '@rotor/server';
 import { DIALECTS, PASSWORD, startTestServer, tempDir } from '../helpers.js';
 
 const { dir, cleanup } = tempDir();
@@ -74,6 +75,24 @@ for (const dialect of DIALECTS) {
         });
         expect(changed.statusCode).toBeLessThan(300);
         expect((await redeem(stolen)).statusCode).toBe(401);
+      });
+      it('a ticket that missed the deletion (issued while the epoch moved) is void by its epoch', async () => {
+        ({ app } = await startTestServer(dir, { ROTOR_ADMIN_TOKEN: ADMIN_TOKEN }, dialect.name));
+        const user = await app.rotor.register({ email: 'victim3@example.com', password: PASSWORD });
+        const stolen = await issue(user.id);
+        // The race: a sign-out everywhere commits its epoch bump after this ticket was issued but
+        // without seeing it (the ticket's insert committed after the bump's delete). Played here as
+        // the bump alone, straight in the database.
+        const store = app.rotor.store as unknown as KyselyStore;
+        await store.db
+          .updateTable('users')
+          .set((eb) => ({ session_epoch: eb('session_epoch', '+', 1) }))
+          .where('id', '=', user.id)
+          .execute();
+        const late = await redeem(stolen);
+        expect(late.statusCode).toBe(401);
+        expect(late.json().error).toBe('session_revoked');
+        expect((await app.rotor.listSessions(user.id)).items).toEqual([]);
       });
     },
   );

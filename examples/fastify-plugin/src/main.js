@@ -5,7 +5,7 @@ import { createApp, PREFIX } from './app.js';
 
 const port = Number(process.env.PORT ?? 3000);
 process.env.ROTOR_ISSUER ??= `http://127.0.0.1:${port}${PREFIX}`;
-process.env.ROTOR_ALLOWED_ORIGINS ??= `http://127.0.0.1:${port}`;
+process.env.ROTOR_ALLOWED_ORIGINS ??= `http://127.0.0.1:${port},http://localhost:${port}`;
 const app = await createApp();
 await app.listen({ host: '127.0.0.1', port });
 console.log(`app on http://127.0.0.1:${port}, Rotor at ${PREFIX}`);

@@ -16,4 +16,6 @@ const { app, rotor } = await createApp({ config });
 const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port }, () =>
   console.log(`Hono + Rotor on http://127.0.0.1:${port}`),
 );
-process.once('SIGTERM', () => server.close(() => rotor.close()));
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => server.close(() => rotor.close()));
+}

@@ -2,8 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { errorAnswer, toRotorError } from './http/error-handler.js';
 import { rotorPlugin, type RotorPluginOptions } from './http/plugin.js';
-import { principalFromHeaders, type SessionHeaders } from './http/require-session.js';
-import type { Principal, Rotor } from './rotor.js';
+import {
+  principalFromHeaders,
+  type SessionHeaders,
+  type SessionPrincipal,
+} from './http/require-session.js';
+import type { Rotor } from './rotor.js';
 
 /** The parts of Express's request the adapters use (no dependency on express). */
 interface RequestLike extends IncomingMessage {
@@ -96,12 +100,18 @@ function withoutLength(headers: RequestLike['headers']): Record<string, string |
   return copy;
 }
 
-/** What {@link requireSession} sets on the request. */
+/**
+ * What {@link requireSession} sets on the request: always `rotor` (the caller's session, account
+ * and claims); `session`, `user` and `claims` too, unless express-session or passport own those
+ * names on this request (then read `req.rotor`).
+ */
 export interface SessionRequest {
   headers: SessionHeaders;
-  session?: Principal['session'];
-  user?: Principal['user'];
-  claims?: Principal['claims'];
+  rotor?: SessionPrincipal;
+  session?: unknown;
+  user?: unknown;
+  claims?: unknown;
+  isAuthenticated?: unknown;
 }
 interface ResponseLike {
   status(code: number): ResponseLike;
@@ -110,8 +120,9 @@ interface ResponseLike {
 }
 
 /**
- * Express middleware for the application's own routes: sets `req.session`, `req.user` and
- * `req.claims` from the caller's access token, checked against the store like `GET /auth/me` (a
+ * Express middleware for the application's own routes: sets `req.rotor` (`{session, user,
+ * claims}`; the user without its password hash) and, unless express-session or passport already
+ * own them, `req.session`, `req.user` and `req.claims`, from the caller's access token, checked against the store like `GET /auth/me` (a
  * revocation counts at once), or answers `401` in Rotor's JSON shape with `WWW-Authenticate`.
  * A database outage goes to the application's error handler (`next(error)`). Takes the router
  * {@link rotorRouter} made, or an engine (`createRotor`).
@@ -123,9 +134,15 @@ export function requireSession(source: Rotor | Pick<RotorRouter, 'rotor'>) {
   return (request: SessionRequest, response: ResponseLike, next: Next): void => {
     principalFromHeaders(rotor, request.headers).then(
       (principal) => {
-        request.session = principal.session;
-        request.user = principal.user;
-        request.claims = principal.claims;
+        request.rotor = principal;
+        // express-session's `req.session` (its touch() runs at the end of the response) and
+        // passport's `req.user` (what isAuthenticated() reads) are theirs: written over, the first
+        // hung every response and the second would sign the app's passport user in as Rotor's.
+        if (request.session === undefined && typeof request.isAuthenticated !== 'function') {
+          request.session = principal.session;
+          request.user = principal.user;
+          request.claims = principal.claims;
+        }
         next();
       },
       (error: unknown) => {
@@ -137,3 +154,4 @@ export function requireSession(source: Rotor | Pick<RotorRouter, 'rotor'>) {
     );
   };
 }
+export type { SessionPrincipal, SessionUser } from './http/require-session.js';

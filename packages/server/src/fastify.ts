@@ -14,4 +14,6 @@ export {
   principalFromHeaders,
   sessionFromHeaders,
   type SessionHeaders,
+  type SessionPrincipal,
+  type SessionUser,
 } from './http/require-session.js';

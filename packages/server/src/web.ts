@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { Principal, Rotor } from './rotor.js';
+import type { Rotor } from './rotor.js';
 import { rotorPlugin, type RotorPluginOptions } from './http/plugin.js';
-import { sessionFromHeaders } from './http/require-session.js';
+import { sessionFromHeaders, type SessionPrincipal } from './http/require-session.js';
 
 /** The parts of a request Rotor needs that a `Request` does not carry. */
 export interface WebRequestInfo {
@@ -22,7 +22,7 @@ export interface WebHandler {
    * against the store like `GET /auth/me`; null when signed out, a revoked or expired session
    * included. Throws `RotorError` `unavailable` when the database cannot be reached.
    */
-  getSession(headers: Headers): Promise<Principal | null>;
+  getSession(headers: Headers): Promise<SessionPrincipal | null>;
   /** The engine. */
   readonly rotor: Rotor;
   /** Stops the background jobs and closes the engine (when it was built from `config`). */
@@ -88,3 +88,4 @@ export async function createWebHandler(
     close: () => app.close(),
   };
 }
+export type { SessionPrincipal, SessionUser } from './http/require-session.js';

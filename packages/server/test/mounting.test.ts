@@ -104,10 +104,10 @@ async function expressApp(dialect: DialectName, json: 'before' | 'after'): Promi
   if (json === 'after') app.use(express.json());
   app.use(express.text());
   app.get('/api/me', requireSession(rotor.rotor), (req, res) => {
-    const { user, session, claims } = req as unknown as Parameters<
-      ReturnType<typeof requireSession>
-    >[0];
-    res.json({ userId: user!.id, sessionId: session!.id, sub: claims!.sub });
+    const { user, session, claims } = (
+      req as unknown as Parameters<ReturnType<typeof requireSession>>[0]
+    ).rotor!;
+    res.json({ userId: user.id, sessionId: session.id, sub: claims.sub });
   });
   app.post('/api/echo', (req, res) => {
     res.json({ echo: req.body });
@@ -384,6 +384,75 @@ describe('two Rotors in one Fastify application', () => {
       }
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('Express: requireSession beside express-session and passport', () => {
+  it('leaves their req.session and req.user alone, sets req.rotor, never hands out the hash', async () => {
+    const rotor = await rotorRouter({ config: await testConfig(dir, ENV), prefix: '/rotor' });
+    const app = express();
+    app.use('/rotor', rotor);
+    type Seen = {
+      session?: unknown;
+      user?: unknown;
+      rotor?: { user: object; session: { id: string } };
+    };
+    // What express-session leaves on every request: a session whose touch() runs at the end.
+    const sessionLib = { touch: () => {}, cart: ['book'] };
+    app.get(
+      '/with-session-lib',
+      (req, _res, next) => {
+        (req as unknown as Seen).session = sessionLib;
+        next();
+      },
+      requireSession(rotor),
+      (req, res) => {
+        const seen = req as unknown as Seen;
+        res.json({
+          sameSession: seen.session === sessionLib,
+          rotorSession: seen.rotor?.session.id,
+          rotorUserKeys: Object.keys(seen.rotor?.user ?? {}).sort(),
+        });
+      },
+    );
+    app.get('/plain', requireSession(rotor), (req, res) => {
+      res.json({ userKeys: Object.keys((req as unknown as Seen).user as object).sort() });
+    });
+    const server = await listen(createHttpServer(app));
+    try {
+      const base = baseOf(server);
+      const email = `beside${++counter}@example.com`;
+      await fetch(`${base}/rotor/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password: PASSWORD }),
+      });
+      const login = await fetch(`${base}/rotor/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'token-delivery': 'body' },
+        body: JSON.stringify({ email, password: PASSWORD }),
+      });
+      const { accessToken, sessionId } = (await login.json()) as {
+        accessToken: string;
+        sessionId: string;
+      };
+      const headers = { authorization: `Bearer ${accessToken}` };
+      const beside = await fetch(`${base}/with-session-lib`, {
+        headers,
+        signal: AbortSignal.timeout(5000),
+      });
+      const keys = ['created_at', 'email', 'id', 'name'];
+      expect(await beside.json()).toEqual({
+        sameSession: true,
+        rotorSession: sessionId,
+        rotorUserKeys: keys,
+      });
+      const plain = await fetch(`${base}/plain`, { headers });
+      expect(await plain.json()).toEqual({ userKeys: keys });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      await rotor.close();
     }
   });
 });

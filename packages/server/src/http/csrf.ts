@@ -15,7 +15,7 @@ export function assertSameOrigin(
     if (!allowedOrigins.includes(origin)) {
       throw new RotorError(
         'csrf_rejected',
-        `Requests from origin ${JSON.stringify(origin).slice(0, 200)} are not allowed.`,
+        `Requests from origin ${JSON.stringify(origin).slice(0, 200)} are not allowed (ROTOR_ALLOWED_ORIGINS lists those that are).`,
       );
     }
     return;

@@ -109,7 +109,7 @@ export async function installRotor(
   const { rotor, owned } = await engineOf(app, options);
   app.decorate('rotor', rotor);
   app.decorate('requireSession', requireSessionHandler(rotor));
-  for (const name of ['session', 'user', 'claims'] as const) {
+  for (const name of ['rotor', 'session', 'user', 'claims'] as const) {
     if (!app.hasRequestDecorator(name)) app.decorateRequest(name, undefined);
   }
   const stopJobs = startJobs(rotor, app.log);

@@ -10,12 +10,27 @@ import { assertSameOrigin } from './csrf.js';
 import { ACCESS_COOKIE, assertNoRepeatedRotorCookie } from './delivery.js';
 import { sendError, toRotorError } from './error-handler.js';
 
+/**
+ * The caller's account as an application's routes get it: the user row without its password hash
+ * or session epoch, so a route that returns `request.user` as it is leaks nothing.
+ */
+export type SessionUser = Omit<UserRow, 'password_hash' | 'session_epoch'>;
+
+/** The caller of an application's own route: its session, its account (no hash), its claims. */
+export interface SessionPrincipal {
+  claims: AccessTokenClaims;
+  session: SessionRow;
+  user: SessionUser;
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
+    /** The caller (session, account, claims), set by `app.requireSession` in every case. */
+    rotor?: SessionPrincipal;
     /** The caller's live session, set by `app.requireSession` on an application's own routes. */
     session?: SessionRow;
-    /** The caller's account, set by `app.requireSession`. */
-    user?: UserRow;
+    /** The caller's account (without its password hash), set by `app.requireSession`. */
+    user?: SessionUser;
     /** The verified claims of the caller's access token, set by `app.requireSession`. */
     claims?: AccessTokenClaims;
   }
@@ -40,9 +55,20 @@ export type SessionHeaders = Pick<
 export async function principalFromHeaders(
   rotor: Rotor,
   headers: SessionHeaders,
-): Promise<Principal> {
+): Promise<SessionPrincipal> {
   const token = accessTokenFromHeaders(rotor, headers);
-  return rotor.authenticateFromCache(token) ?? rotor.authenticate(token);
+  return forApplication(rotor.authenticateFromCache(token) ?? (await rotor.authenticate(token)));
+}
+
+/** The principal without the user's password hash and session epoch (Rotor's own business). */
+function forApplication({ claims, session, user }: Principal): SessionPrincipal {
+  const account: SessionUser = {
+    id: user.id,
+    email: user.email,
+    name: user.name,
+    created_at: user.created_at,
+  };
+  return { claims, session, user: account };
 }
 
 /**
@@ -72,7 +98,7 @@ function accessTokenFromHeaders(rotor: Rotor, headers: SessionHeaders): string {
 export async function sessionFromHeaders(
   rotor: Rotor,
   headers: SessionHeaders,
-): Promise<Principal | null> {
+): Promise<SessionPrincipal | null> {
   try {
     return await principalFromHeaders(rotor, headers);
   } catch (error) {
@@ -93,9 +119,14 @@ export function requireSessionHandler(rotor: Rotor) {
       // Both caches answering (the common case): the check costs no promise beyond this hook's.
       const token = accessTokenFromHeaders(rotor, request.headers);
       const principal = rotor.authenticateFromCache(token) ?? (await rotor.authenticate(token));
-      request.session = principal.session;
-      request.user = principal.user;
-      request.claims = principal.claims;
+      request.rotor = principal;
+      // @fastify/session's request.session is its own (written over, its store would save
+      // Rotor's row): beside it, Rotor's caller is on request.rotor only.
+      if (request.session === undefined) {
+        request.session = principal.session;
+        request.user = principal.user;
+        request.claims = principal.claims;
+      }
     } catch (error) {
       const refusal = toRotorError(error);
       if (refusal.status >= 500) request.log.error({ err: error }, 'session check failed');

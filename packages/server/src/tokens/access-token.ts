@@ -84,7 +84,13 @@ export class AccessTokens {
    * the keys must be re-read first: a key withdrawn elsewhere empties the cache on that re-read).
    */
   cached(token: string): AccessTokenClaims | undefined {
-    if (this.options.keys.sync() !== undefined) return undefined;
+    const syncing = this.options.keys.sync();
+    if (syncing !== undefined) {
+      // `verify` awaits the same read and answers its failure (503 while the database is down);
+      // this promise is only dropped here, so its rejection must not go unhandled.
+      syncing.catch(() => {});
+      return undefined;
+    }
     return this.#check.cached(token) as AccessTokenClaims | undefined;
   }
 

@@ -115,3 +115,30 @@ export {
   type Reservation,
 } from './limits/window.js';
 export { addressSubject } from './limits/address-subject.js';
+
+// Mail (issue 17): the `Mailer` an app may supply, the SMTP one, the templates, the queue that
+// sends without blocking a request, and the development outbox with its loopback-only mailbox.
+export type { Mailer, MailMessage, MailKind, MailVariables } from './mail/mailer.js';
+export {
+  DEFAULT_TEMPLATES,
+  MAIL_KINDS,
+  loadTemplates,
+  renderMail,
+  type MailTemplates,
+  type MailTemplate,
+  type RenderedMail,
+} from './mail/templates.js';
+export { createSmtpMailer, SmtpSendError, type SmtpMailerOptions } from './mail/smtp-mailer.js';
+export {
+  MailQueue,
+  DEFAULT_RETRY_DELAYS_MS,
+  type MailQueueOptions,
+  type MailQueueLogger,
+} from './mail/mail-queue.js';
+export {
+  DevOutbox,
+  type DevOutboxOptions,
+  type OutboxMessage,
+  type OutboxLog,
+} from './mail/dev-outbox.js';
+export { mailboxRoutes, isLoopbackRequest } from './http/mailbox-routes.js';

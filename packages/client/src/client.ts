@@ -2,6 +2,7 @@ import { readError, RotorClientError, shouldRetry } from './errors.js';
 import { memoryStorage } from './storage.js';
 import { createTabSync, type TabMessage, type TabSync } from './tab-sync.js';
 import type {
+  AccountRecovery,
   AuthState,
   Delivery,
   PageOptions,
@@ -42,6 +43,25 @@ export interface RotorClient {
   logout(): Promise<void>;
   logoutAll(): Promise<void>;
   me(): Promise<{ user: RotorUser; session: RotorSession }>;
+  // Account mails (issue 17; docs/api.md, "Account mails"). The requests answer the same whether
+  // or not an account has the address; the links' tokens come from {@link takeAccountLink}.
+  /** Mails a reset link (30 minutes) if an account has `email`. `rate_limited` when asked too often. */
+  requestPasswordReset(email: string): Promise<void>;
+  /**
+   * Sets the new password from a reset link; every session of the account ends, this client's
+   * included (it signs out here). Sign in with the new password next. `invalid_link`.
+   */
+  confirmPasswordReset(token: string, newPassword: string): Promise<AccountRecovery>;
+  /** Mails the verification link again if an account has `email` and it is unproven. */
+  requestEmailVerification(email: string): Promise<void>;
+  /** Proves the address with its link's token; refreshes here so the next token says so. */
+  verifyEmail(token: string): Promise<RotorUser>;
+  /** Asks to move the signed-in account to `newEmail` (the password again); mails both addresses. */
+  changeEmail(newEmail: string, password: string): Promise<void>;
+  /** Makes the change from the new address's link. `invalid_link`, `email_taken`. */
+  confirmEmailChange(token: string): Promise<RotorUser>;
+  /** Undoes a change from the old address's link; every session ends (this one included). */
+  undoEmailChange(token: string): Promise<AccountRecovery>;
   /**
    * A page of the user's live sessions, newest first; pass `nextCursor` back as `cursor` for the
    * next page (null on the last one).
@@ -362,6 +382,13 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     return (await first.refused(refusal)) ? send(retry, stamp()) : response;
   }
 
+  /** A request without the access token (the account mails' routes); the answer's JSON. */
+  async function post<T = void>(path: string, body: object): Promise<T> {
+    const response = await call(path, { method: 'POST', body: JSON.stringify(body) });
+    if (!response.ok) throw await readError(response);
+    return (response.status === 202 ? undefined : await response.json()) as T;
+  }
+
   async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
     const response = await authorizedFetch(url(path), {
       ...init,
@@ -423,6 +450,35 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
       }
     },
     me: () => api('/auth/me'),
+    requestPasswordReset: (email) => post('/auth/password-reset', { email }),
+    async confirmPasswordReset(token, newPassword) {
+      const result = await post<AccountRecovery>('/auth/password-reset/confirm', {
+        token,
+        newPassword,
+      });
+      // Every session of the account ended: this client's tokens are dead too.
+      if (state?.user.id === result.user.id) await signOut('revoked', 'password_reset');
+      return result;
+    },
+    requestEmailVerification: (email) => post('/auth/verify-email/send', { email }),
+    async verifyEmail(token) {
+      const { user } = await post<{ user: RotorUser }>('/auth/verify-email', { token });
+      // The next access token carries `email_verified: true`; get it now when signed in as them.
+      if (state?.user.id === user.id) await refresh('manual');
+      return user;
+    },
+    changeEmail: (newEmail, password) =>
+      api('/auth/email', { method: 'POST', body: JSON.stringify({ newEmail, password }) }),
+    async confirmEmailChange(token) {
+      const { user } = await post<{ user: RotorUser }>('/auth/email/confirm', { token });
+      if (state?.user.id === user.id) await refresh('manual');
+      return user;
+    },
+    async undoEmailChange(token) {
+      const result = await post<AccountRecovery>('/auth/email/undo', { token });
+      if (state?.user.id === result.user.id) await signOut('revoked', 'email_change_undone');
+      return result;
+    },
     listSessions: (page = {}) => api<RotorSessionPage>(`/auth/sessions${pageQuery(page)}`),
     revokeSession: (id) => api(`/auth/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' }),
     getAccessToken: async () => (await authorize()).token,

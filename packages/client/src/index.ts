@@ -15,8 +15,11 @@ export {
   type RotorErrorCode,
 } from './errors.js';
 export { memoryStorage } from './storage.js';
+export { takeAccountLink } from './account-link.js';
 export { SESSION_END_REASONS } from './types.js';
 export type {
+  AccountLink,
+  AccountRecovery,
   AuthState,
   Delivery,
   PageOptions,

@@ -27,6 +27,8 @@ export const SESSION_END_REASONS = [
   'reuse_detected',
   'admin',
   'password_changed',
+  'password_reset',
+  'email_change_undone',
   'session_limit',
   'idle',
   'max_age',
@@ -52,7 +54,25 @@ export interface RotorUser {
   id: string;
   email: string;
   name: string | null;
+  /** The address was proven by a link mailed to it (issue 17). */
+  emailVerified: boolean;
   createdAt: string;
+}
+
+/** What a password reset or an email change's undo did: the account, and the sessions ended. */
+export interface AccountRecovery {
+  user: RotorUser;
+  /** Every session of the user ended; this many were live. */
+  sessionsEnded: number;
+}
+
+/**
+ * The action and token of an account mail's link (`${ROTOR_APP_URL}#reset-password=<token>`), as
+ * {@link takeAccountLink} reads them from the page's address.
+ */
+export interface AccountLink {
+  action: 'reset-password' | 'verify-email' | 'confirm-email' | 'undo-email-change';
+  token: string;
 }
 
 export interface RotorSession {

@@ -27,6 +27,14 @@ export const ERRORS = {
     message:
       'This refresh token was already used; the session has been revoked for safety. Sign in again.',
   },
+  invalid_link: {
+    status: 400,
+    message: 'This link is unknown, used, expired or replaced by a newer one; ask for a new one.',
+  },
+  email_not_verified: {
+    status: 403,
+    message: 'Verify your email address first: follow the link mailed to it, or ask for a new one.',
+  },
   csrf_rejected: { status: 403, message: 'Cross-site requests are not allowed.' },
   forbidden: { status: 403, message: 'This request is not allowed from here.' },
   not_found: { status: 404, message: 'No such route.' },

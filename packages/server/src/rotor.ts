@@ -26,6 +26,30 @@ import {
   type RedeemLoginTicketInput,
 } from './engine/login-tickets.js';
 import { signIn, type SignInInput } from './engine/sign-in.js';
+import { createAccountMail, senderName } from './engine/account-mail.js';
+import {
+  confirmEmailChange,
+  requestEmailChange,
+  undoEmailChange,
+  type EmailChangeUndoResult,
+  type RequestEmailChangeInput,
+} from './engine/change-email.js';
+import type { LinkInput } from './engine/account-links.js';
+import type { MailRequestInput } from './engine/mail-request.js';
+import {
+  confirmPasswordReset,
+  requestPasswordReset,
+  type ConfirmPasswordResetInput,
+  type PasswordResetResult,
+} from './engine/password-reset.js';
+import { requestVerificationMail, verifyEmail } from './engine/verify-email.js';
+import { BackgroundTasks } from './lib/background-tasks.js';
+import { DevOutbox } from './mail/dev-outbox.js';
+import { MailQueue, type MailQueueLogger } from './mail/mail-queue.js';
+import type { Mailer } from './mail/mailer.js';
+import { createSmtpMailer } from './mail/smtp-mailer.js';
+import { DEFAULT_TEMPLATES, loadTemplates, type MailTemplates } from './mail/templates.js';
+import pino from 'pino';
 import type { UserDirectory } from './engine/user-directory.js';
 import type { Page, PageRequest } from './lib/paging.js';
 import { databaseLimitStore } from './limits/database-store.js';
@@ -50,6 +74,14 @@ import { KeyRing } from './tokens/signing-keys.js';
 export type { Principal, TokenGrant };
 export type { ChangePasswordInput, LoginInput, RefreshInput, RefreshTokenInfo, RegisterInput };
 export type { CreateUserInput, IssueLoginTicketInput, RedeemLoginTicketInput, SignInInput };
+export type {
+  ConfirmPasswordResetInput,
+  EmailChangeUndoResult,
+  LinkInput,
+  MailRequestInput,
+  PasswordResetResult,
+  RequestEmailChangeInput,
+};
 
 /** Rotor's engine: the session rules wired to one store, clock and key ring. No global state. */
 export interface Rotor {
@@ -138,6 +170,42 @@ export interface Rotor {
    * tickets (see `pruneExpired`).
    */
   prune(): Promise<PruneReport>;
+  // Account mails (issue 17): engine/password-reset.ts, verify-email.ts, change-email.ts.
+  /**
+   * Admits a password reset request (the address's shape, the limits per address asked for and
+   * per client address: `rate_limited`); the look-up, the 30-minute link and the mail follow
+   * after it resolves, so nothing tells whether the address has an account.
+   */
+  requestPasswordReset(input: MailRequestInput): Promise<void>;
+  /**
+   * Sets the password from a reset link and ends every session of the user, in one transaction.
+   * `invalid_link` for an unknown, used, expired or replaced token.
+   */
+  confirmPasswordReset(input: ConfirmPasswordResetInput): Promise<PasswordResetResult>;
+  /** Admits a request for the verification mail again; answered like a reset request. */
+  requestVerificationMail(input: MailRequestInput): Promise<void>;
+  /** Proves the address with its link's token; the user as it is now. `invalid_link`. */
+  verifyEmail(input: LinkInput & Partial<ClientInfo>): Promise<UserRow>;
+  /**
+   * A signed-in caller's email change, with the password: a confirmation to the new address, a
+   * notice with an undo link to the old (after it resolves). `invalid_credentials`.
+   */
+  requestEmailChange(input: RequestEmailChangeInput): Promise<void>;
+  /** Makes an email change from the new address's link. `invalid_link`, `email_taken`. */
+  confirmEmailChange(input: LinkInput & Partial<ClientInfo>): Promise<UserRow>;
+  /** Undoes an email change from the old address's link; every session ends. */
+  undoEmailChange(input: LinkInput & Partial<ClientInfo>): Promise<EmailChangeUndoResult>;
+  /**
+   * The development outbox (`ROTOR_SMTP_URL` unset and no `mailer` given): where mail goes, for
+   * the loopback-only mailbox page; undefined when mail is really sent.
+   */
+  readonly outbox: DevOutbox | undefined;
+  /**
+   * Resolves when the work started so far after answers (account mails' look-ups and tokens) is
+   * done and its mails were handed to the queue (not necessarily sent).
+   */
+  whenIdle(): Promise<void>;
+  /** Stops the jobs, waits up to 5 s for queued mail, closes the store if it owns it. */
   close(): Promise<void>;
   // used by http/cli (issue 16)
   /** Resolves when the database answers; rejects with the driver's error otherwise (readiness). */
@@ -170,6 +238,19 @@ export interface CreateRotorOptions {
    * Rotor's own claims cannot be set (TypeError naming it); at most 4 KiB of JSON (RangeError).
    */
   claims?: ClaimsHook;
+  /**
+   * The app's own mail sender for the account mails (issue 17), instead of SMTP
+   * (`ROTOR_SMTP_URL`) or the development outbox.
+   */
+  mailer?: Mailer;
+  /** Templates replacing the defaults per kind (beside `ROTOR_MAIL_TEMPLATES`' files). */
+  mailTemplates?: Partial<MailTemplates>;
+  /**
+   * Where the engine logs what no request answers for (mail that could not be sent, work after
+   * an answer that failed); default a pino logger at `ROTOR_LOG_LEVEL` on stdout. The server
+   * passes its own.
+   */
+  log?: MailQueueLogger;
 }
 
 /**
@@ -208,6 +289,9 @@ export async function createRotor(
       stopClock,
       users: options.users,
       claims: options.claims,
+      mailer: options.mailer,
+      mailTemplates: options.mailTemplates,
+      logger: options.log,
     });
   } catch (error) {
     stopClock();
@@ -232,12 +316,18 @@ function assemble(
     stopClock,
     users,
     claims,
+    mailer,
+    mailTemplates,
+    logger = pino({ level: config.logLevel }),
   }: {
     ownsStore: boolean;
     injectedClock: boolean;
     stopClock: () => void;
     users: UserDirectory | undefined;
     claims: ClaimsHook | undefined;
+    mailer: Mailer | undefined;
+    mailTemplates: Partial<MailTemplates> | undefined;
+    logger: MailQueueLogger | undefined;
   },
 ): Rotor {
   const sessionPolicy: SessionPolicy = {
@@ -270,10 +360,38 @@ function assemble(
   // process (no write per refresh).
   const redisLimits =
     config.rateLimit && config.redisUrl ? new RedisLimitStore(config.redisUrl) : undefined;
+  // The account mails (issue 17): the app's sender, SMTP, or the development outbox.
+  const outbox =
+    mailer || config.mail.smtpUrl
+      ? undefined
+      : new DevOutbox({
+          clock,
+          log: (line, fields) => logger.info?.(fields, line),
+        });
+  const sender: Mailer =
+    mailer ??
+    outbox ??
+    createSmtpMailer({ url: config.mail.smtpUrl as string, from: config.mail.from });
+  const mailQueue = new MailQueue({ mailer: sender, logger });
+  const templates: MailTemplates = {
+    ...(config.mail.templatesDir ? loadTemplates(config.mail.templatesDir) : DEFAULT_TEMPLATES),
+    ...mailTemplates,
+  };
+  const tasks = new BackgroundTasks((error, name) =>
+    logger.error(
+      { err: error, task: name },
+      `rotor: ${name} failed after its request was answered`,
+    ),
+  );
+
   const ctx: EngineContext = {
     store,
     clock,
-    policy: { ...sessionPolicy, accessTtlSeconds: config.accessTtl },
+    policy: {
+      ...sessionPolicy,
+      accessTtlSeconds: config.accessTtl,
+      requireVerifiedEmail: config.mail.requireVerifiedEmail,
+    },
     limits: {
       shared: new RateLimiter(redisLimits ?? databaseLimitStore(store), clock, config.rateLimit),
       local: new RateLimiter(new MemoryLimitStore(), clock, config.rateLimit),
@@ -289,6 +407,13 @@ function assemble(
     sessionStates: new SessionStateCache(store, { onKeys: () => keys.markStale() }),
     users,
     claims,
+    mail: createAccountMail({
+      templates,
+      queue: mailQueue,
+      appUrl: config.mail.appUrl,
+      appName: senderName(config.mail.from),
+    }),
+    tasks,
   };
 
   return {
@@ -318,7 +443,20 @@ function assemble(
     issueLoginTicket: (input, client) => issueLoginTicket(ctx, input, client),
     redeemLoginTicket: (input) => redeemLoginTicket(ctx, input),
     prune: () => pruneExpired(store, clock, config.retention, config.auditRetention),
+    requestPasswordReset: (input) => requestPasswordReset(ctx, input),
+    confirmPasswordReset: (input) => confirmPasswordReset(ctx, input),
+    requestVerificationMail: (input) => requestVerificationMail(ctx, input),
+    verifyEmail: (input) => verifyEmail(ctx, input),
+    requestEmailChange: (input) => requestEmailChange(ctx, input),
+    confirmEmailChange: (input) => confirmEmailChange(ctx, input),
+    undoEmailChange: (input) => undoEmailChange(ctx, input),
+    outbox,
+    whenIdle: () => tasks.idle(),
     async close() {
+      // Work after answers first (it writes to the store), then the mail it queued.
+      await tasks.idle();
+      await mailQueue.close({ timeoutMs: 5_000 });
+      if (!mailer) await sender.close?.();
       stopClock();
       await ctx.sessionStates.close();
       await redisLimits?.close();

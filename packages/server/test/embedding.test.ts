@@ -140,6 +140,7 @@ describe.skipIf(!postgres.available)("Rotor in an application's PostgreSQL datab
           password_hash: 'x',
           created_at: now,
           session_epoch: 0,
+          email_verified_at: null,
         });
         await a.insertSession({
           id: 's1',

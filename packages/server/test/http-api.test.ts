@@ -37,7 +37,13 @@ for (const dialect of DIALECTS) {
         });
         expect(response.statusCode).toBe(201);
         const { user } = response.json();
-        expect(Object.keys(user).sort()).toEqual(['createdAt', 'email', 'id', 'name']);
+        expect(Object.keys(user).sort()).toEqual([
+          'createdAt',
+          'email',
+          'emailVerified',
+          'id',
+          'name',
+        ]);
         expect(user).toMatchObject({ email: 'grace@example.com', name: 'Grace' });
         expect(new Date(user.createdAt).toISOString()).toBe(user.createdAt);
       });
@@ -521,6 +527,7 @@ for (const dialect of DIALECTS) {
         expect(payload).toMatchObject({ sub: tokens.user.id, sid: tokens.sessionId });
         expect(Object.keys(payload).sort()).toEqual([
           'aud',
+          'email_verified',
           'exp',
           'iat',
           'iss',

@@ -442,7 +442,7 @@ describe('Express: requireSession beside express-session and passport', () => {
         headers,
         signal: AbortSignal.timeout(5000),
       });
-      const keys = ['created_at', 'email', 'id', 'name'];
+      const keys = ['created_at', 'email', 'email_verified_at', 'id', 'name'];
       expect(await beside.json()).toEqual({
         sameSession: true,
         rotorSession: sessionId,

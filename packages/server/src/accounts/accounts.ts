@@ -36,6 +36,7 @@ export async function registerUser(
     password_hash: await ctx.passwords.hash(input.password),
     created_at: ctx.clock.now(),
     session_epoch: 0,
+    email_verified_at: null,
   };
   if (!(await ctx.store.insertUser(user))) {
     throw new RotorError('email_taken', 'An account with this email already exists.');

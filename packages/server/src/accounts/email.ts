@@ -10,17 +10,17 @@ const MAX_EMAIL_LENGTH = 254;
  * control characters, which PostgreSQL cannot store, and invisible characters that would make a
  * look-alike of another account (see `lib/plain-text.ts`).
  */
-export function normalizeEmail(email: string): string {
-  assertPlainText(email, 'email', { identity: true });
+export function normalizeEmail(email: string, field = 'email'): string {
+  assertPlainText(email, field, { identity: true });
   return email.trim().normalize('NFKC').toLowerCase();
 }
 
 /** Normalizes and checks the shape of an email address; `invalid_request` when it has none. */
-export function parseEmail(email: string): string {
-  const normalized = normalizeEmail(email);
+export function parseEmail(email: string, field = 'email'): string {
+  const normalized = normalizeEmail(email, field);
   if (normalized.length > MAX_EMAIL_LENGTH || !/^[^\s@]+@[^\s@]+$/u.test(normalized)) {
     throw new RotorError('invalid_request', 'The email address is not valid.', {
-      details: { field: 'email' },
+      details: { field },
     });
   }
   return normalized;

@@ -25,7 +25,19 @@ export type AuditEventType =
   /** The app's backend asked for a login ticket of the user (admin API; issue 16). */
   | 'login_ticket_issued'
   /** The app's backend created the user, without a password (admin API; issue 16). */
-  | 'user_created';
+  | 'user_created'
+  /** A reset link was mailed to the account (issue 17; not written for an unknown address). */
+  | 'password_reset_requested'
+  /** The password was set from a reset link; every session ended. */
+  | 'password_reset'
+  /** The address was proven by its verification link. */
+  | 'email_verified'
+  /** A signed-in caller asked to move the account to another address (confirmation mailed). */
+  | 'email_change_requested'
+  /** The new address's link confirmed the change. */
+  | 'email_changed'
+  /** The old address's link undid a change; every session ended. */
+  | 'email_change_undone';
 
 export interface AuditEvent {
   type: AuditEventType;

@@ -83,6 +83,28 @@ export interface RotorConfig {
   /** Seconds between background pruning passes; 0 disables the job (run `rotor prune` instead). */
   pruneInterval: number;
   logLevel: string;
+  /** The account mails (issue 17): how they are sent, what they link to, who must verify. */
+  mail: MailConfig;
+}
+
+/** `ROTOR_SMTP_URL`, `ROTOR_MAIL_FROM`, `ROTOR_APP_URL`, `ROTOR_MAIL_TEMPLATES` (issue 17). */
+export interface MailConfig {
+  /**
+   * `ROTOR_SMTP_URL` (`smtp://user:pass@host:587`, `smtps://…`): where mail is sent; unset, mail
+   * goes to the development outbox (the log and the loopback-only mailbox page `/dev/mailbox`).
+   */
+  smtpUrl: string | undefined;
+  /** `ROTOR_MAIL_FROM`: the sender, `Name <address>`; its name is the product's name in mails. */
+  from: string;
+  /**
+   * `ROTOR_APP_URL`: the page the mails' links open, with the token in the fragment
+   * (`#reset-password=…`); default the issuer's URL, where the demo page is.
+   */
+  appUrl: string;
+  /** `ROTOR_MAIL_TEMPLATES`: a folder of templates replacing the defaults (mail/templates.ts). */
+  templatesDir: string | undefined;
+  /** `ROTOR_REQUIRE_VERIFIED_EMAIL`: a login with an unproven address is `email_not_verified`. */
+  requireVerifiedEmail: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -127,6 +149,12 @@ export function loadConfig(
       loginAddress: budget(env, 'ROTOR_RATE_LIMIT_LOGIN_ADDRESS', LIMITS.loginAddress),
       register: budget(env, 'ROTOR_RATE_LIMIT_REGISTER', LIMITS.register),
       refreshSession: budget(env, 'ROTOR_RATE_LIMIT_REFRESH', LIMITS.refreshSession),
+      accountMailEmail: budget(env, 'ROTOR_RATE_LIMIT_ACCOUNT_MAIL', LIMITS.accountMailEmail),
+      accountMailAddress: budget(
+        env,
+        'ROTOR_RATE_LIMIT_ACCOUNT_MAIL_ADDRESS',
+        LIMITS.accountMailAddress,
+      ),
       refreshAddress: LIMITS.refreshAddress,
     },
     secret: secret(env),
@@ -140,8 +168,47 @@ export function loadConfig(
     pruneInterval: duration(env, 'ROTOR_PRUNE_INTERVAL', '1h', 0),
     keyRotation: duration(env, 'ROTOR_KEY_ROTATION', '0', 0),
     logLevel: oneOf(env, 'ROTOR_LOG_LEVEL', 'info', LOG_LEVELS),
+    mail: mail(env, issuer),
   };
   return { ...config, ...overrides };
+}
+
+/** The account mails' settings (issue 17). */
+function mail(env: Env, issuer: string): MailConfig {
+  const smtpUrl = raw(env, 'ROTOR_SMTP_URL');
+  if (smtpUrl !== undefined && !/^smtps?:\/\/[^/]/.test(smtpUrl)) {
+    throw new ConfigError(
+      'ROTOR_SMTP_URL',
+      `expected smtp://user:password@host:port or smtps://…, got "${smtpUrl.replace(/\/\/[^@/]*@/, '//***@')}"`,
+    );
+  }
+  const from = text(env, 'ROTOR_MAIL_FROM', 'Rotor <no-reply@localhost>');
+  if (!/^[^<>\r\n]*<[^<>@\s]+@[^<>@\s]+>$|^[^<>@\s]+@[^<>@\s]+$/.test(from)) {
+    throw new ConfigError(
+      'ROTOR_MAIL_FROM',
+      `expected an address or "Name <address>", got "${from}"`,
+    );
+  }
+  const appUrl = text(env, 'ROTOR_APP_URL', issuer.endsWith('/') ? issuer : `${issuer}/`);
+  let parsed: URL;
+  try {
+    parsed = new URL(appUrl);
+  } catch {
+    throw new ConfigError('ROTOR_APP_URL', `expected an http(s) URL, got "${appUrl}"`);
+  }
+  if (!['http:', 'https:'].includes(parsed.protocol) || parsed.hash !== '') {
+    throw new ConfigError(
+      'ROTOR_APP_URL',
+      `expected an http(s) URL without a #fragment (the token goes there), got "${appUrl}"`,
+    );
+  }
+  return {
+    smtpUrl,
+    from,
+    appUrl,
+    templatesDir: raw(env, 'ROTOR_MAIL_TEMPLATES'),
+    requireVerifiedEmail: boolean(env, 'ROTOR_REQUIRE_VERIFIED_EMAIL', false),
+  };
 }
 
 function urlHost(host: string): string {

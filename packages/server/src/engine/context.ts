@@ -8,6 +8,8 @@ import type { SessionStateCache } from '../sessions/session-cache.js';
 import type { Store } from '../store/store.js';
 import type { AccessTokens } from '../tokens/access-token.js';
 import type { DeviceTokens } from '../tokens/device-token.js';
+import type { BackgroundTasks } from '../lib/background-tasks.js';
+import type { AccountMail } from './account-mail.js';
 import type { ClaimsHook } from './custom-claims.js';
 import type { UserDirectory } from './user-directory.js';
 
@@ -15,6 +17,8 @@ import type { UserDirectory } from './user-directory.js';
 export interface EnginePolicy extends SessionPolicy {
   /** `ROTOR_ACCESS_TTL`: the longest an access token lives (never past its session). */
   accessTtlSeconds: number;
+  /** `ROTOR_REQUIRE_VERIFIED_EMAIL`: a password login with an unproven address is refused. */
+  requireVerifiedEmail: boolean;
 }
 
 /**
@@ -54,4 +58,8 @@ export interface EngineContext {
   users?: UserDirectory | undefined;
   /** The app's claims for every access token signed (issue 16). */
   claims?: ClaimsHook | undefined;
+  /** The account mails (issue 17): rendered, queued, sent without blocking a request. */
+  mail: AccountMail;
+  /** Work a request starts but does not wait for (the account mails' look-ups and tokens). */
+  tasks: BackgroundTasks;
 }

@@ -40,6 +40,7 @@ export async function createUser(
     password_hash: null,
     created_at: ctx.clock.now(),
     session_epoch: 0,
+    email_verified_at: null,
   };
   if (!(await ctx.store.insertUser(user))) {
     // The caller (the app's backend through the admin API, or its own code) may know the id: a

@@ -23,6 +23,7 @@ export const RESERVED_CLAIMS: ReadonlySet<string> = new Set([
   'iat',
   'jti',
   'sid',
+  'email_verified',
   'typ',
   'cnf',
   'client_id',

@@ -43,6 +43,7 @@ export async function grantTokens(
     sub: user.id,
     sid: issued.session.id,
     exp: accessExpiresAt,
+    emailVerified: user.email_verified_at !== null,
     // The app's claims, evaluated again for every token (a change of roles reaches the next one).
     claims: evaluated
       ? evaluated.claims

@@ -30,7 +30,10 @@ export type LoginInput = {
  * bcrypt hash is upgraded to argon2id), opens a session (`startSignedInSession`, which may end
  * the least recently used ones) and grants its tokens, with a new device token. A failure is one
  * `invalid_credentials` whether the account exists or not, recorded as `login_failed`.
- * Errors: `invalid_request`, `rate_limited`, `invalid_credentials`, `session_revoked`.
+ * With `ROTOR_REQUIRE_VERIFIED_EMAIL`, the right password of an unproven address is
+ * `email_not_verified` (issue 17), and no session starts.
+ * Errors: `invalid_request`, `rate_limited`, `invalid_credentials`, `email_not_verified`,
+ * `session_revoked`.
  */
 export async function login(ctx: EngineContext, input: LoginInput): Promise<TokenGrant> {
   // Before anything else: input that is not plain text names no account (lib/plain-text.ts).
@@ -68,6 +71,11 @@ export async function login(ctx: EngineContext, input: LoginInput): Promise<Toke
       userAgent: input.userAgent,
     });
     throw new RotorError('invalid_credentials', 'The email or password is incorrect.');
+  }
+  // Told only to whoever knew the password, so it reveals nothing about which addresses exist.
+  // The app's own users are the app's to verify (a directory user has no Rotor verification).
+  if (ctx.policy.requireVerifiedEmail && !ctx.users && user!.email_verified_at === null) {
+    throw new RotorError('email_not_verified');
   }
   // A bcrypt hash (a user table migrated from another system) becomes argon2id now.
   const current = await upgradeWeakHash(

@@ -10,7 +10,9 @@ import { startJobs } from '../engine/jobs.js';
 import { RotorError } from '../errors.js';
 import { createRotor, type CreateRotorOptions, type Rotor } from '../rotor.js';
 import { VERSION } from '../version.js';
+import { accountRoutes } from './account-routes.js';
 import { adminRoutes } from './admin-routes.js';
+import { mailboxRoutes } from './mailbox-routes.js';
 import { authRoutes } from './auth-routes.js';
 import { installClientAddress } from './client-address.js';
 import { corsPolicy } from './cors.js';
@@ -134,6 +136,8 @@ async function engineOf(
   const { config, onIdleError, ...engine } = options;
   const rotor = await createRotor(config, {
     ...engine,
+    // What no request answers for (mail that failed, work after an answer) goes to the app's log.
+    log: engine.log ?? app.log,
     onIdleError:
       onIdleError ?? ((error) => app.log.warn({ err: error }, 'idle database connection lost')),
   });
@@ -236,6 +240,9 @@ async function rotorRoutes(
   await app.register(systemRoutes, { rotor, demo: demoDir !== undefined, endpoints });
   if (demoDir) await app.register(demoRoutes, { dir: demoDir });
   await app.register(authRoutes, { rotor });
+  await app.register(accountRoutes, { rotor });
+  // The development outbox's page (issue 17): only while mail is not really sent, loopback only.
+  if (rotor.outbox) await app.register(mailboxRoutes, { outbox: rotor.outbox });
   await app.register(oauthRoutes, { rotor });
   // Issue 16: only with ROTOR_ADMIN_TOKEN set; else /admin/* is as unknown as any other path.
   if (rotor.config.adminToken !== undefined) {

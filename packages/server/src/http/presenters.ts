@@ -1,9 +1,18 @@
 import { sessionEndsAt } from '../sessions/session-state.js';
 import type { EventRow, SessionRow, UserRow } from '../store/store.js';
 
-/** The `user` shape of API.md; never the password hash. */
+/**
+ * The `user` shape of API.md; never the password hash. `emailVerified`: the address was proven by
+ * a link mailed to it (issue 17).
+ */
 export function presentUser(user: UserRow) {
-  return { id: user.id, email: user.email, name: user.name, createdAt: iso(user.created_at) };
+  return {
+    id: user.id,
+    email: user.email,
+    name: user.name,
+    emailVerified: user.email_verified_at !== null,
+    createdAt: iso(user.created_at),
+  };
 }
 
 /**

@@ -67,6 +67,7 @@ function forApplication({ claims, session, user }: Principal): SessionPrincipal 
     email: user.email,
     name: user.name,
     created_at: user.created_at,
+    email_verified_at: user.email_verified_at,
   };
   return { claims, session, user: account };
 }

@@ -16,11 +16,15 @@ const User = {
   description: 'A user; never the password hash.',
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'email', 'name', 'createdAt'],
+  required: ['id', 'email', 'name', 'emailVerified', 'createdAt'],
   properties: {
     id: { type: 'string' },
     email: { type: 'string' },
     name: nullableText,
+    emailVerified: {
+      type: 'boolean',
+      description: 'The address was proven by a link mailed to it (issue 17).',
+    },
     createdAt: isoTime,
   },
 } as const;
@@ -302,6 +306,18 @@ export const BODIES = {
   me: object({ user: ref('User'), session: ref('Session') }),
   sessionsPage: object({ sessions: { type: 'array', items: ref('Session') }, nextCursor }),
   eventsPage: object({ events: { type: 'array', items: ref('SecurityEvent') }, nextCursor }),
+  /** The answer to a request for an account mail: the same whatever the address (issue 17). */
+  mailAccepted: object({
+    message: {
+      type: 'string',
+      description: 'For humans; the same whether or not an account has the address.',
+    },
+  }),
+  /** A reset or an undo: the account, and how many of its sessions ended. */
+  accountRecovered: object({
+    user: ref('User'),
+    sessionsEnded: { type: 'integer', description: 'Sessions ended: every one of the user.' },
+  }),
   /** `POST /admin/login-tickets` (issue 16): the ticket, once, and its lifetime in seconds. */
   loginTicket: object({
     ticket: { type: 'string', description: 'Single use; send it as `POST /auth/login {ticket}`.' },

@@ -12,7 +12,7 @@ import { ref } from './response-schemas.js';
  */
 export interface RouteAnswers {
   /** Success bodies by status; `null` for none (a 204, or an empty 200). */
-  success: Readonly<Partial<Record<200 | 201 | 204, object | null>>>;
+  success: Readonly<Partial<Record<200 | 201 | 202 | 204, object | null>>>;
   /**
    * The codes the route's handler, its preHandlers and the engine operations they call raise
    * (`ACCESS_TOKEN_ERRORS` for a protected route); those of every route are added.

@@ -44,6 +44,22 @@ export const LIMITS = {
     limit: 30,
     windowMs: 5 * MINUTE,
   },
+  /**
+   * Account mails asked for one address (a password reset, a verification sent again; issue 17):
+   * whatever the answer, each request counts, so nobody floods an inbox, and an address that has
+   * no account is limited exactly like one that has (the answer tells nothing).
+   */
+  accountMailEmail: {
+    name: 'account-mail-email',
+    limit: 5,
+    windowMs: 60 * MINUTE,
+  },
+  /** Account mails asked for from one client address, across email addresses. */
+  accountMailAddress: {
+    name: 'account-mail-address',
+    limit: 30,
+    windowMs: 15 * MINUTE,
+  },
   /** Refreshes of one session: an honest client refreshes every few minutes; this stops loops. */
   refreshSession: {
     name: 'refresh-session',

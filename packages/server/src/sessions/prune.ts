@@ -15,6 +15,8 @@ export interface PruneReport {
   events: number;
   /** Login tickets past their minute (issue 16). */
   loginTickets: number;
+  /** Links of account mails past their lifetime (issue 17). */
+  emailTokens: number;
 }
 
 const BATCH = 500;
@@ -41,6 +43,7 @@ export async function pruneExpired(
     rateLimits: 0,
     events: 0,
     loginTickets: 0,
+    emailTokens: 0,
   };
   for (let n = BATCH; n === BATCH;) {
     n = await store.transaction((tx) => tx.pruneEndedSessions(cutoff, BATCH));
@@ -52,6 +55,7 @@ export async function pruneExpired(
   }
   report.rateLimits = await store.pruneRateLimits(clock.now());
   report.loginTickets = await store.pruneLoginTickets(clock.now());
+  report.emailTokens = await store.pruneEmailTokens(clock.now());
   if (auditRetention > 0) {
     const before = clock.now() - auditRetention * 1000;
     for (let n = BATCH; n === BATCH;) {

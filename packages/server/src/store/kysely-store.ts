@@ -8,6 +8,7 @@ import {
   type SessionStateListener,
 } from './changes.js';
 import type { Change, StoreContext } from './context.js';
+import { emailTokenStore, type EmailTokenStore } from './email-tokens.js';
 import { eventStore, type EventStore } from './events.js';
 import { keyStore, type KeyStore } from './keys.js';
 import { loginTicketStore, type LoginTicketStore } from './login-tickets.js';
@@ -29,7 +30,13 @@ export interface KyselyStoreOptions {
 }
 
 /** The concepts' methods, which the constructor assigns to each instance from their modules. */
-type Concepts = UserStore & SessionStore & TokenStore & EventStore & KeyStore & LoginTicketStore;
+type Concepts = UserStore &
+  SessionStore &
+  TokenStore &
+  EventStore &
+  KeyStore &
+  LoginTicketStore &
+  EmailTokenStore;
 const Concepts = Object as unknown as new () => Concepts;
 
 /**
@@ -75,6 +82,7 @@ export class KyselyStore extends Concepts implements Store {
       eventStore(context),
       keyStore(context),
       loginTicketStore(context),
+      emailTokenStore(context),
     );
   }
 

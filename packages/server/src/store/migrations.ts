@@ -256,6 +256,39 @@ function rotorMigrations(names: RotorNames): Record<string, Migration> {
         await db.schema.dropTable('login_tickets').ifExists().execute();
       },
     },
+    '0010_account_mail': {
+      // Issue 17: whether the address is proven, and the single-use tokens of the account mails
+      // (password reset, verification, email change and its undo), stored by their SHA-256 only.
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('users').addColumn('email_verified_at', 'bigint').execute();
+        await db.schema
+          .createTable('email_tokens')
+          .addColumn('token_hash', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'text', (c) =>
+            c.notNull().references('users.id').onDelete('cascade'),
+          )
+          .addColumn('purpose', 'text', (c) => c.notNull())
+          .addColumn('email', 'text', (c) => c.notNull())
+          .addColumn('new_email', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('email_tokens_user_purpose')
+          .on('email_tokens')
+          .columns(['user_id', 'purpose'])
+          .execute();
+        await db.schema
+          .createIndex('email_tokens_expires_at')
+          .on('email_tokens')
+          .column('expires_at')
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('email_tokens').ifExists().execute();
+        await db.schema.alterTable('users').dropColumn('email_verified_at').execute();
+      },
+    },
   };
 }
 

@@ -15,7 +15,12 @@ export function nullableNumber(value: number | string | null): number | null {
 }
 
 export function userRow(row: UserRow): UserRow {
-  return { ...row, created_at: Number(row.created_at), session_epoch: Number(row.session_epoch) };
+  return {
+    ...row,
+    created_at: Number(row.created_at),
+    session_epoch: Number(row.session_epoch),
+    email_verified_at: nullableNumber(row.email_verified_at),
+  };
 }
 
 export function sessionRow(row: SessionRow): SessionRow {
@@ -46,6 +51,7 @@ export function sessionWithUserRow(
     user_password_hash: string | null;
     user_created_at: number;
     user_session_epoch: number;
+    user_email_verified_at: number | null;
   },
 ): SessionWithUser {
   const {
@@ -54,6 +60,7 @@ export function sessionWithUserRow(
     user_password_hash,
     user_created_at,
     user_session_epoch,
+    user_email_verified_at,
     ...session
   } = row;
   return {
@@ -65,6 +72,7 @@ export function sessionWithUserRow(
       password_hash: user_password_hash,
       created_at: user_created_at,
       session_epoch: user_session_epoch,
+      email_verified_at: user_email_verified_at,
     }),
   };
 }

@@ -16,6 +16,12 @@ export interface UsersTable {
    * a session is only created under the epoch its credentials were verified in.
    */
   session_epoch: number;
+  /**
+   * When the user last proved the address by a link mailed to it (issue 17): verification, a
+   * password reset, an email change's confirmation; null while unproven. An email change that is
+   * confirmed sets it to the confirmation's time (the new address was proven by its link).
+   */
+  email_verified_at: number | null;
 }
 
 /** One row per device: the per-device key store of the seeds. */
@@ -97,6 +103,25 @@ export interface LoginTicketsTable {
   expires_at: number;
 }
 
+/** Why an account mail's token was issued (engine/email-tokens.ts). */
+export type EmailTokenPurpose = 'password_reset' | 'verify_email' | 'email_change' | 'email_undo';
+
+/**
+ * Single-use tokens of the account mails (issue 17): the token's SHA-256, never the token. Each
+ * row names the address its link was mailed to; an email change's rows also name the new address.
+ */
+export interface EmailTokensTable {
+  token_hash: string;
+  user_id: string;
+  purpose: EmailTokenPurpose;
+  /** The address the link went to: the account's (reset, verify, undo) or the new one (change). */
+  email: string;
+  /** An email change's new address (purposes `email_change` and `email_undo`); else null. */
+  new_email: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -106,4 +131,5 @@ export interface Database {
   rate_limits: RateLimitsTable;
   events: EventsTable;
   login_tickets: LoginTicketsTable;
+  email_tokens: EmailTokensTable;
 }

@@ -76,6 +76,7 @@ export function sessionsWithUsers(db: Kysely<Database>) {
       'users.password_hash as user_password_hash',
       'users.created_at as user_created_at',
       'users.session_epoch as user_session_epoch',
+      'users.email_verified_at as user_email_verified_at',
     ]);
 }
 

@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { LimitState } from '../limits/window.js';
 import type { ChangeWatch, SessionStateListener } from './changes.js';
+import type { EmailTokenStore } from './email-tokens.js';
 import type { EventStore } from './events.js';
 import type { KeyStore } from './keys.js';
 import type { LoginTicketStore } from './login-tickets.js';
@@ -8,6 +9,7 @@ import type { SessionStore } from './sessions.js';
 import type { TokenStore } from './tokens.js';
 import type { UserStore } from './users.js';
 import type {
+  EmailTokensTable,
   EventsTable,
   LoginTicketsTable,
   SessionsTable,
@@ -22,6 +24,7 @@ export type TokenRow = Selectable<UserTokensTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
 export type EventRow = Selectable<EventsTable>;
 export type LoginTicketRow = Selectable<LoginTicketsTable>;
+export type EmailTokenRow = Selectable<EmailTokensTable>;
 
 /** A session with the user it belongs to, read together. */
 export interface SessionWithUser {
@@ -60,6 +63,10 @@ export type RevokeReason =
   | 'reuse_detected'
   | 'admin'
   | 'password_changed'
+  /** Ended by a password reset by a link mailed to the account (issue 17). */
+  | 'password_reset'
+  /** Ended by undoing an email change from the old address (issue 17): a hijacked account. */
+  | 'email_change_undone'
   /** Ended by a newer login past `ROTOR_MAX_SESSIONS`. */
   | 'session_limit';
 
@@ -70,7 +77,14 @@ export type RevokeReason =
  * {@link Store.transaction} so that a request changes all or nothing (DESIGN.md, 6).
  */
 export interface Store
-  extends UserStore, SessionStore, TokenStore, EventStore, KeyStore, LoginTicketStore {
+  extends
+    UserStore,
+    SessionStore,
+    TokenStore,
+    EventStore,
+    KeyStore,
+    LoginTicketStore,
+    EmailTokenStore {
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query. */

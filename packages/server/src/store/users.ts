@@ -34,6 +34,19 @@ export interface UserStore {
    * while `oldHash` is still stored; the session epoch stays (the password did not change).
    */
   upgradePasswordHash(userId: string, oldHash: string, newHash: string): Promise<boolean>;
+  /** Marks the user's address proven at `at` (ms) (issue 17). */
+  setEmailVerified(userId: string, at: number): Promise<void>;
+  /**
+   * Moves the user to `email`, proven at `verifiedAt`; false, changing nothing, when another user
+   * has it (checked first, and the unique index decides a race).
+   */
+  changeEmail(userId: string, email: string, verifiedAt: number): Promise<boolean>;
+}
+
+/** A unique index refused the write (PostgreSQL 23505, SQLite's constraint error). */
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
 /** The {@link UserStore} over Kysely. */
@@ -41,6 +54,14 @@ export function userStore({ db, postgres, changed }: StoreContext): UserStore {
   // A login ticket is a sign-in verified when issued: one issued before the epoch moved is void.
   const deleteLoginTickets = async (userId: string) => {
     await db.deleteFrom('login_tickets').where('user_id', '=', userId).execute();
+  };
+  // A reset link is void once the password changes (issue 17), whoever changed it.
+  const deletePasswordResets = async (userId: string) => {
+    await db
+      .deleteFrom('email_tokens')
+      .where('user_id', '=', userId)
+      .where('purpose', '=', 'password_reset')
+      .execute();
   };
   return {
     async insertUser(user) {
@@ -76,6 +97,7 @@ export function userStore({ db, postgres, changed }: StoreContext): UserStore {
         .where('id', '=', userId)
         .execute();
       await deleteLoginTickets(userId);
+      await deletePasswordResets(userId);
       changed((l) => l.user(userId));
     },
 
@@ -105,7 +127,7 @@ export function userStore({ db, postgres, changed }: StoreContext): UserStore {
     async mirrorUser(mirror) {
       await db
         .insertInto('users')
-        .values({ ...mirror, password_hash: null, session_epoch: 0 })
+        .values({ ...mirror, password_hash: null, session_epoch: 0, email_verified_at: null })
         .onConflict((oc) => oc.column('id').doNothing())
         .execute();
       const row = userRow(
@@ -137,6 +159,36 @@ export function userStore({ db, postgres, changed }: StoreContext): UserStore {
       const upgraded = Number(result.numUpdatedRows) === 1;
       if (upgraded) changed((l) => l.user(userId));
       return upgraded;
+    },
+
+    async setEmailVerified(userId, at) {
+      await db
+        .updateTable('users')
+        .set({ email_verified_at: at })
+        .where('id', '=', userId)
+        .execute();
+      changed((l) => l.user(userId));
+    },
+
+    async changeEmail(userId, email, verifiedAt) {
+      const holder = await db
+        .selectFrom('users')
+        .select('id')
+        .where('email', '=', email)
+        .executeTakeFirst();
+      if (holder && holder.id !== userId) return false;
+      try {
+        await db
+          .updateTable('users')
+          .set({ email, email_verified_at: verifiedAt })
+          .where('id', '=', userId)
+          .execute();
+      } catch (error) {
+        if (isUniqueViolation(error)) return false;
+        throw error;
+      }
+      changed((l) => l.user(userId));
+      return true;
     },
   };
 }

@@ -25,6 +25,8 @@ export interface AccessTokenClaims {
   jti: string;
   iat: number;
   exp: number;
+  /** Whether the user's address was proven when the token was signed (issue 17). */
+  email_verified?: boolean;
 }
 
 export interface AccessTokenOptions {
@@ -63,11 +65,17 @@ export class AccessTokens {
     sub: string;
     sid: string;
     exp: number;
+    /** The `email_verified` claim (OpenID Connect Core §5.1's name): the address is proven. */
+    emailVerified?: boolean;
     claims?: Record<string, unknown> | undefined;
   }): Promise<string> {
     await this.options.keys.refreshIfStale();
     const key = this.options.keys.current;
-    return new SignJWT({ ...input.claims, sid: input.sid })
+    const own =
+      input.emailVerified === undefined
+        ? { sid: input.sid }
+        : { sid: input.sid, email_verified: input.emailVerified };
+    return new SignJWT({ ...input.claims, ...own })
       .setProtectedHeader({ alg: SIGNING_ALG, typ: ACCESS_TOKEN_TYPE, kid: key.kid })
       .setIssuer(this.options.issuer)
       .setAudience(this.options.audience)

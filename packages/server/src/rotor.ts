@@ -46,7 +46,7 @@ import { requestVerificationMail, verifyEmail } from './engine/verify-email.js';
 import { BackgroundTasks } from './lib/background-tasks.js';
 import { DevOutbox } from './mail/dev-outbox.js';
 import { MailQueue, type MailQueueLogger } from './mail/mail-queue.js';
-import type { Mailer } from './mail/mailer.js';
+import type { Mailer, MailKind } from './mail/mailer.js';
 import { createSmtpMailer } from './mail/smtp-mailer.js';
 import { DEFAULT_TEMPLATES, loadTemplates, type MailTemplates } from './mail/templates.js';
 import pino from 'pino';
@@ -205,6 +205,8 @@ export interface Rotor {
    * done and its mails were handed to the queue (not necessarily sent).
    */
   whenIdle(): Promise<void>;
+  /** Account mails sent and given up since start, by kind, and how many wait (the metrics). */
+  readonly mailCounts: MailCounts;
   /** Stops the jobs, waits up to 5 s for queued mail, closes the store if it owns it. */
   close(): Promise<void>;
   // used by http/cli (issue 16)
@@ -214,6 +216,13 @@ export interface Rotor {
   countActiveSessions(): Promise<number>;
   /** The account with this email (normalized first), or undefined (the CLI's user commands). */
   findUserByEmail(email: string): Promise<UserRow | undefined>;
+}
+
+/** The account mails' counters of one Rotor (`GET /metrics`: `rotor_mails_total`, `rotor_mails_pending`). */
+export interface MailCounts {
+  readonly sent: Readonly<Partial<Record<MailKind, number>>>;
+  readonly failed: Readonly<Partial<Record<MailKind, number>>>;
+  readonly pending: number;
 }
 
 export interface CreateRotorOptions {
@@ -372,7 +381,14 @@ function assemble(
     mailer ??
     outbox ??
     createSmtpMailer({ url: config.mail.smtpUrl as string, from: config.mail.from });
-  const mailQueue = new MailQueue({ mailer: sender, logger });
+  const sent: Partial<Record<MailKind, number>> = {};
+  const failed: Partial<Record<MailKind, number>> = {};
+  const mailQueue = new MailQueue({
+    mailer: sender,
+    logger,
+    onSent: (message) => void (sent[message.kind] = (sent[message.kind] ?? 0) + 1),
+    onFailed: (message) => void (failed[message.kind] = (failed[message.kind] ?? 0) + 1),
+  });
   const templates: MailTemplates = {
     ...(config.mail.templatesDir ? loadTemplates(config.mail.templatesDir) : DEFAULT_TEMPLATES),
     ...mailTemplates,
@@ -452,6 +468,13 @@ function assemble(
     undoEmailChange: (input) => undoEmailChange(ctx, input),
     outbox,
     whenIdle: () => tasks.idle(),
+    mailCounts: {
+      sent,
+      failed,
+      get pending() {
+        return mailQueue.pending;
+      },
+    },
     async close() {
       // Work after answers first (it writes to the store), then the mail it queued.
       await tasks.idle();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { rotorPlugin } from '@rotor/server/fastify';
 import { decodeJwt } from 'jose';
 import {
   DIALECTS,
@@ -8,6 +9,7 @@ import {
   registerUser,
   startTestServer,
   tempDir,
+  testConfig,
   type TestServer,
 } from './helpers.js';
 import { startSmtpSink, type ReceivedMail, type SmtpSink } from './smtp-sink.js';
@@ -308,3 +310,72 @@ describe('mail that cannot be sent', () => {
     }
   });
 });
+
+describe('account mails where Rotor is mounted in an app', () => {
+  it('the app supplies its own mail sender; links follow ROTOR_APP_URL; the OAuth password grant refuses an unproven address as invalid_grant', async () => {
+    const sent: { kind: string; to: string; text: string }[] = [];
+    const config = await testConfig(dir, {
+      ROTOR_ISSUER: 'http://127.0.0.1:8080/rotor',
+      ROTOR_APP_URL: 'http://127.0.0.1:8080/account',
+      ROTOR_REQUIRE_VERIFIED_EMAIL: 'true',
+      ROTOR_OAUTH_CLIENTS: JSON.stringify([{ id: 'mobile' }]),
+    });
+    const app = Fastify({ logger: false });
+    // The app's own sender (its mail service's SDK in real life): Rotor renders, the app delivers.
+    await app.register(rotorPlugin, {
+      config,
+      prefix: '/rotor',
+      mailer: { send: async (message) => void sent.push(message) },
+    });
+    try {
+      const email = `mounted-${crypto.randomUUID()}@example.com`;
+      const created = await app.inject({
+        method: 'POST',
+        url: '/rotor/auth/register',
+        payload: { email, password: PASSWORD },
+      });
+      expect(created.statusCode).toBe(201);
+      await app.rotor.whenIdle();
+      await until(() => sent.length > 0);
+      expect(sent[0]).toMatchObject({ kind: 'verify_email', to: email });
+      expect(sent[0]!.text).toMatch(/http:\/\/127\.0\.0\.1:8080\/account#verify-email=[\w-]{43}/);
+      // Counted for operators (GET /metrics answers loopback clients).
+      await until(() => app.rotor.mailCounts.sent.verify_email === 1);
+      const metrics = await app.inject({ url: '/rotor/metrics', remoteAddress: '127.0.0.1' });
+      expect(metrics.body).toContain('rotor_mails_total{kind="verify_email",result="sent"} 1');
+      expect(metrics.body).toContain('rotor_mails_pending 0');
+      // No development outbox when the app sends: no mailbox page.
+      expect(app.rotor.outbox).toBeUndefined();
+      const mailbox = await app.inject({
+        url: '/rotor/dev/mailbox/messages',
+        remoteAddress: '127.0.0.1',
+      });
+      expect(mailbox.statusCode).toBe(404);
+
+      const grant = await app.inject({
+        method: 'POST',
+        url: '/rotor/oauth/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({
+          grant_type: 'password',
+          client_id: 'mobile',
+          username: email,
+          password: PASSWORD,
+        }).toString(),
+      });
+      expect(grant.statusCode).toBe(400);
+      expect(grant.json()).toMatchObject({ error: 'invalid_grant' });
+      expect(grant.json().error_description).toMatch(/verify/i);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+async function until(check: () => boolean, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

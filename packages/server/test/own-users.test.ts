@@ -168,6 +168,21 @@ for (const dialect of DIALECTS) {
         expect((await loginAs(app, 'nopass@example.com')).json().error).toBe('invalid_credentials');
       });
 
+      it('the account mails are the app’s: reset and verification requests are 403 forbidden (issue 17)', async () => {
+        const users = new AppUsers();
+        users.add({ id: 'u-3', email: 'ann@example.org', passwordHash: null });
+        await startWith(users);
+        for (const url of ['/auth/password-reset', '/auth/verify-email/send']) {
+          const response = await app.inject({
+            method: 'POST',
+            url,
+            payload: { email: 'ann@example.org' },
+          });
+          expect(response.statusCode, url).toBe(403);
+          expect(response.json().error).toBe('forbidden');
+        }
+      });
+
       it('changes the password through the directory and ends the other sessions', async () => {
         const users = new AppUsers();
         users.add({

@@ -81,6 +81,32 @@ export function installMetrics(app: FastifyInstance, rotor: Rotor): void {
     },
   });
 
+  // The account mails (issue 17): what the queue handed over or gave up, by kind, and what waits.
+  // Read from the engine's counts at scrape time: the queue lives in the engine, the registry here.
+  new Counter({
+    name: 'rotor_mails_total',
+    help: 'Account mails by kind and result: sent (accepted by the mailer) or failed (given up after every retry).',
+    labelNames: ['kind', 'result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [key, count] of Object.entries(rotor.mailCounts.sent)) {
+        this.inc({ kind: key, result: 'sent' }, count);
+      }
+      for (const [key, count] of Object.entries(rotor.mailCounts.failed)) {
+        this.inc({ kind: key, result: 'failed' }, count);
+      }
+    },
+  });
+  new Gauge({
+    name: 'rotor_mails_pending',
+    help: 'Account mails queued or being sent (in memory: a crash loses them; the log says which).',
+    registers: [registry],
+    collect() {
+      this.set(rotor.mailCounts.pending);
+    },
+  });
+
   const login = `${app.prefix}/auth/login`;
   const refresh = `${app.prefix}/auth/refresh`;
   app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {

@@ -109,8 +109,13 @@ export async function oauthRoutes(
       }
     } catch (error) {
       // Bad credentials and every dead refresh token (expired, revoked, re-used: the session is then
-      // revoked as on /auth/refresh) are invalid_grant.
-      if (error instanceof RotorError && error.status === 401)
+      // revoked as on /auth/refresh) are invalid_grant; so are the right credentials of an account
+      // whose address is not proven yet (ROTOR_REQUIRE_VERIFIED_EMAIL, issue 17): the grant is
+      // refused, its description says why.
+      if (
+        error instanceof RotorError &&
+        (error.status === 401 || error.code === 'email_not_verified')
+      )
         throw new OAuthError('invalid_grant', error.message);
       throw error;
     }

@@ -242,7 +242,13 @@ async function rotorRoutes(
   await app.register(authRoutes, { rotor });
   await app.register(accountRoutes, { rotor });
   // The development outbox's page (issue 17): only while mail is not really sent, loopback only.
-  if (rotor.outbox) await app.register(mailboxRoutes, { outbox: rotor.outbox });
+  if (rotor.outbox) {
+    // Said once at start: in production the outbox would keep users' reset links in the log.
+    app.log.warn(
+      'ROTOR_SMTP_URL is unset: account mails go to the development outbox (logged with their links, listed at /dev/mailbox for loopback clients); set ROTOR_SMTP_URL for real mail',
+    );
+    await app.register(mailboxRoutes, { outbox: rotor.outbox });
+  }
   await app.register(oauthRoutes, { rotor });
   // Issue 16: only with ROTOR_ADMIN_TOKEN set; else /admin/* is as unknown as any other path.
   if (rotor.config.adminToken !== undefined) {

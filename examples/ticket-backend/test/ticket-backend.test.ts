@@ -87,11 +87,17 @@ for (const dialect of DIALECTS) {
 
     /** The backend's own sign-in, as its client goes through it: a code by email, then the code. */
     async function signInAtBackend(via: Backend, email: string) {
+      const mails = () => [
+        ...via.output().matchAll(new RegExp(`email to ${email}: Your sign-in code: (\\d+)`, 'g')),
+      ];
+      const before = mails().length;
       expect((await call(`${via.url}/sign-in`, { body: { email } })).status).toBe(202);
-      const sent = via
-        .output()
-        .matchAll(new RegExp(`email to ${email}: Your sign-in code: (\\d+)`, 'g'));
-      const code = [...sent].at(-1)![1]; // the latest email
+      // The child's stdout is a separate pipe from its HTTP answer: the line can arrive after it.
+      const deadline = Date.now() + 5_000;
+      while (mails().length === before && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const code = mails().at(-1)![1]; // the latest email
       return call(`${via.url}/sign-in/verify`, { body: { email, code } });
     }
 

@@ -220,6 +220,14 @@ describe.skipIf(!CHROMIUM)('account mails in the demo page (Chromium)', () => {
     const third = await browser.newContext();
     const requests: Request[] = [];
     third.on('request', (request) => requests.push(request));
+    // Where the page's address bar stood when each of its API calls left: the link's token must be
+    // gone before the first one (takeAccountLink() is the page's first work), not merely by the end.
+    const addressAtCall: string[] = [];
+    await third.route(`${base}/auth/**`, async (route) => {
+      const frame = route.request().frame();
+      addressAtCall.push(await frame.evaluate(() => location.href).catch(() => frame.url()));
+      await route.continue();
+    });
     const page = await open(third);
     await page.getByRole('button', { name: 'Forgot password?' }).click();
     await page.locator('#forgot-email').fill(email);
@@ -269,6 +277,11 @@ describe.skipIf(!CHROMIUM)('account mails in the demo page (Chromium)', () => {
       })),
     );
     expect(seen.filter(({ url }) => !url.startsWith(`${base}/`))).toEqual([]);
+    // no-referrer holds on every page the browser showed (demo and mailbox): no Referer at all,
+    // so not even a future page's URL with a token in its query could leak through one.
+    expect(seen.filter(({ referer }) => referer !== '')).toEqual([]);
+    expect(addressAtCall.length).toBeGreaterThan(2);
+    expect(addressAtCall.filter((href) => href.includes('#'))).toEqual([]);
     expect(
       seen.filter(({ url, referer }) => url.includes(token) || referer.includes(token)),
     ).toEqual([]);

@@ -1,6 +1,12 @@
 // Rotor's demo page: the client SDK's browser bundle, and nothing else.
-import { createRotorClient } from './rotor-client.js';
+import { createRotorClient, takeAccountLink } from './rotor-client.js';
 import { duration, Timeline, TRIGGERS } from './timeline.js';
+
+// An account mail's link (`/#reset-password=<token>`, issue 17) is read and cut from the address
+// bar before any other work or request of this page: the token then never stays in the history, a
+// bookmark or a shared screen, and no request can carry it in a URL or a Referer. Only the module's
+// imports (this origin's files, fetched without the fragment) load before this line.
+const accountLink = takeAccountLink();
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -85,8 +91,92 @@ const rotor = createRotorClient({
 });
 $('auto-refresh').checked = params.get('auto') === '1';
 
-function showError(error) {
-  $('error').textContent = error ? (error.message ?? String(error)) : '';
+/** The words for an error: a link that no longer works says what to do; others the server's. */
+function errorText(error) {
+  if (error?.code === 'invalid_link')
+    return 'This link no longer works: it was already used, it expired, or a newer one replaced it. Ask for a new one.';
+  return error.message ?? String(error);
+}
+
+/** A button that runs `run` once per click, for a message's follow-up (send a link again). */
+function actionButton({ label, run }) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'secondary';
+  button.textContent = label;
+  button.addEventListener('click', () => void run());
+  return button;
+}
+
+/** Shows `error` (cleared when null), with a follow-up button when `action` is given. */
+function showError(error, action) {
+  $('error').textContent = error ? errorText(error) : '';
+  if (error && action) $('error').append(' ', actionButton(action));
+}
+
+/**
+ * Whether the development mailbox answers this browser: it exists only while the server keeps mail
+ * in its outbox (ROTOR_SMTP_URL unset), and answers only this machine (loopback); else 404.
+ */
+let mailboxCheck = null;
+function mailboxAvailable() {
+  mailboxCheck ??= fetch('/dev/mailbox', { method: 'HEAD', cache: 'no-store' }).then(
+    (response) => response.ok,
+    () => false,
+  );
+  return mailboxCheck;
+}
+
+/**
+ * A message about the account mails (null hides it); with `mailbox`, a link to the development
+ * mailbox when it answers here. The latest call wins, even if an earlier one is still checking.
+ */
+let notices = 0;
+async function notify(text, { mailbox = false } = {}) {
+  const seq = ++notices;
+  const showMailbox = text !== null && mailbox && (await mailboxAvailable());
+  if (seq !== notices) return;
+  const notice = $('notice');
+  notice.hidden = text === null;
+  notice.textContent = text ?? '';
+  if (showMailbox) {
+    const link = document.createElement('a');
+    link.href = '/dev/mailbox';
+    link.target = '_blank';
+    link.rel = 'noopener noreferrer';
+    link.textContent = 'Open the development mailbox';
+    notice.append(' ', link);
+  }
+}
+
+/** Asks for the verification link again (answered the same whether the address has an account). */
+async function resendVerification(email) {
+  showError(null);
+  try {
+    await rotor.requestEmailVerification(email);
+    await notify(`If an account has this address, a link is on its way to ${email}.`, {
+      mailbox: true,
+    });
+  } catch (error) {
+    showError(error);
+  }
+}
+
+/** A login refused with `email_not_verified` (ROTOR_REQUIRE_VERIFIED_EMAIL): what to do next. */
+function showUnverified(email) {
+  $('error').textContent =
+    `Your email address ${email} is not verified yet: follow the link we mailed to it, then sign in.`;
+  $('error').append(
+    ' ',
+    actionButton({ label: 'Send the link again', run: () => resendVerification(email) }),
+  );
+}
+
+/** The form that asks for a reset link, opened (prefilled with `email` when given). */
+function showForgot(email = '') {
+  $('forgot-form').hidden = false;
+  if (email) $('forgot-email').value = email;
+  $('forgot-email').focus();
 }
 
 const timeline = new Timeline($('timeline'));
@@ -117,6 +207,10 @@ function signOutMessage({ reason, detail }) {
       return 'Signed out: this session was signed out in another window.';
     case 'password_changed':
       return 'Signed out: the password was changed on another device.';
+    case 'password_reset':
+      return 'Signed out: the password was reset with a link mailed to this account; every session ended.';
+    case 'email_change_undone':
+      return 'Signed out: an email change was undone from the old address; every session ended.';
     case 'session_limit':
       return 'Signed out: a newer sign-in ended this least recently used session (too many devices).';
     case 'admin':
@@ -155,18 +249,26 @@ function tick() {
   }
 }
 
+/** A reset link's token while its form waits for the new password; null otherwise. */
+let resetToken = null;
+
 function render() {
   const state = rotor.state;
   $('status').textContent = state ? '' : signedOutBecause;
   $('status').classList.toggle('ended', !state && signedOutBecause !== 'Signed out.');
   $('timeline-section').hidden = timeline.tokens.length === 0;
-  $('signed-out').hidden = Boolean(state);
+  $('reset-section').hidden = resetToken === null;
+  $('signed-out').hidden = Boolean(state) || resetToken !== null;
   $('signed-in').hidden = !state;
   $('devices-section').hidden = !state;
+  // Shown only when the server says the address is unproven (older servers send no field).
+  const unverified = state?.user.emailVerified === false;
+  $('verify-banner').hidden = !unverified;
   if (state) {
     $('user-email').textContent = state.user.name
       ? `${state.user.name} (${state.user.email})`
       : state.user.email;
+    $('verify-address').textContent = state.user.email;
     idleCheckDone = false;
     tick();
   }
@@ -298,7 +400,8 @@ $('login-form').addEventListener('submit', async (event) => {
     });
     event.target.reset();
   } catch (error) {
-    showError(error);
+    if (error.code === 'email_not_verified') showUnverified(form.get('email'));
+    else showError(error);
   } finally {
     signingIn = false;
   }
@@ -313,10 +416,12 @@ $('register-form').addEventListener('submit', async (event) => {
   try {
     await rotor.register({ ...input, ...(form.get('name') && { name: form.get('name') }) });
     log(`account created for ${input.email}`);
-    await rotor.login(input);
     event.target.reset();
+    await rotor.login(input);
   } catch (error) {
-    showError(error);
+    // With ROTOR_REQUIRE_VERIFIED_EMAIL the account exists now, but signs in only once verified.
+    if (error.code === 'email_not_verified') showUnverified(input.email);
+    else showError(error);
   } finally {
     signingIn = false;
   }
@@ -342,6 +447,123 @@ $('auto-refresh').addEventListener('change', (event) => {
 
 $('logout').addEventListener('click', () => rotor.logout().catch(showError));
 $('logout-all').addEventListener('click', () => rotor.logoutAll().catch(showError));
+
+// The account mails (issue 17; docs/api.md, "Account mails").
+$('forgot-open').addEventListener('click', () => showForgot($('login-email').value));
+
+$('forgot-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  showError(null);
+  const email = new FormData(event.target).get('email');
+  try {
+    await rotor.requestPasswordReset(email);
+    // The same answer whether or not an account has the address: the page cannot tell either.
+    await notify('If an account has this address, a link is on its way.', { mailbox: true });
+  } catch (error) {
+    showError(error);
+  }
+});
+
+$('reset-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  showError(null);
+  const password = new FormData(event.target).get('password');
+  let recovered;
+  try {
+    recovered = await rotor.confirmPasswordReset(resetToken, password);
+  } catch (error) {
+    // A refused password spends no link: the form stays for another try. A dead link does not.
+    if (error.code === 'invalid_link') {
+      resetToken = null;
+      render();
+      showForgot();
+    }
+    showError(error);
+    return;
+  }
+  resetToken = null;
+  event.target.reset();
+  const { user, sessionsEnded } = recovered;
+  const sessions = sessionsEnded === 1 ? '1 session' : `${sessionsEnded} sessions`;
+  log(`password reset with the mailed link: ${sessions} of the account ended`);
+  render();
+  // The reset signs nobody in (OWASP): the page signs in with the password just typed.
+  signingIn = true;
+  try {
+    await rotor.login({ email: user.email, password });
+    await notify(
+      `New password set, and you are signed in. Every other session of this account was signed out (${sessions}).`,
+    );
+  } catch (error) {
+    showError(error);
+  } finally {
+    signingIn = false;
+  }
+});
+
+$('verify-resend').addEventListener('click', () => {
+  if (rotor.state) void resendVerification(rotor.state.user.email);
+});
+
+$('change-email-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  showError(null);
+  const form = new FormData(event.target);
+  const newEmail = form.get('newEmail');
+  try {
+    await rotor.changeEmail(newEmail, form.get('password'));
+    event.target.reset();
+    $('change-email').open = false;
+    await notify(
+      `Almost done: follow the link we mailed to ${newEmail} to confirm the change. Your current address got a notice with a link that undoes it.`,
+      { mailbox: true },
+    );
+  } catch (error) {
+    showError(error);
+  }
+});
+
+/** Acts on an account mail's link: the reset form waits for a password; the others act at once. */
+async function followLink({ action, token }) {
+  showError(null);
+  if (action === 'reset-password') {
+    resetToken = token;
+    render();
+    $('reset-password').focus();
+    return;
+  }
+  try {
+    if (action === 'verify-email') {
+      // Signed in as the account, the SDK refreshes: the banner goes, the token says verified.
+      const user = await rotor.verifyEmail(token);
+      log(`email verified: ${user.email}`);
+      await notify(`Email verified: ${user.email} is proven.`);
+    } else if (action === 'confirm-email') {
+      const user = await rotor.confirmEmailChange(token);
+      log(`email changed to ${user.email}`);
+      await notify(`Email changed: this account's address is now ${user.email}.`);
+    } else if (action === 'undo-email-change') {
+      const { user, sessionsEnded } = await rotor.undoEmailChange(token);
+      log(`email change undone: back to ${user.email}, ${sessionsEnded} session(s) ended`);
+      // Whoever changed the address knew the password: the form to replace it, ready.
+      showForgot(user.email);
+      await notify(
+        'Your address is back; every session was signed out. Reset your password now: whoever changed the address knew it.',
+      );
+    }
+  } catch (error) {
+    showError(error);
+  }
+}
+
+// A link pasted into this tab while it is open changes only the fragment: no load, so no
+// takeAccountLink() at the top. The same steps here.
+window.addEventListener('hashchange', () => {
+  const link = takeAccountLink();
+  if (link) void followLink(link);
+});
+// The reset form needs no session check: shown at once.
+if (accountLink?.action === 'reset-password') void followLink(accountLink);
 
 setInterval(tick, 250);
 // A reload keeps the user signed in: the refresh cookie buys a new access token. Without a live
@@ -370,4 +592,7 @@ rotor
   )
   .finally(() => {
     restoring = false;
+    // After the restore, so that a page signed in as the account hears what the link did to it
+    // (verified: refreshed; undone: signed out).
+    if (accountLink && accountLink.action !== 'reset-password') void followLink(accountLink);
   });

@@ -11,6 +11,8 @@ export const ROTOR_ERROR_CODES = [
   'session_expired',
   'session_revoked',
   'refresh_token_reused',
+  'invalid_dpop_proof',
+  'use_dpop_nonce',
   'invalid_link',
   'email_not_verified',
   'csrf_rejected',

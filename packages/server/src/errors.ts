@@ -27,6 +27,14 @@ export const ERRORS = {
     message:
       'This refresh token was already used; the session has been revoked for safety. Sign in again.',
   },
+  invalid_dpop_proof: {
+    status: 401,
+    message: 'The DPoP proof is missing or not valid (RFC 9449); make a new one for this request.',
+  },
+  use_dpop_nonce: {
+    status: 401,
+    message: 'Make the DPoP proof again with the nonce given in the DPoP-Nonce header.',
+  },
   invalid_link: {
     status: 400,
     message: 'This link is unknown, used, expired or replaced by a newer one; ask for a new one.',
@@ -73,16 +81,24 @@ export const ERROR_STATUS = Object.freeze(
 export class RotorError extends Error {
   readonly code: RotorErrorCode;
   readonly details: unknown;
+  /**
+   * The scheme of a 401's `WWW-Authenticate` challenge: `DPoP` (RFC 9449 §7.1) for a proof's fault
+   * or a token bound to a key, else RFC 6750's `Bearer`.
+   */
+  readonly scheme: 'Bearer' | 'DPoP';
 
   constructor(
     code: RotorErrorCode,
     message: string = ERRORS[code].message,
-    options?: { cause?: unknown; details?: unknown },
+    options?: { cause?: unknown; details?: unknown; scheme?: 'Bearer' | 'DPoP' },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.details = options?.details;
+    this.scheme =
+      options?.scheme ??
+      (code === 'invalid_dpop_proof' || code === 'use_dpop_nonce' ? 'DPoP' : 'Bearer');
   }
 
   /** The HTTP status that answers this error. */

@@ -56,6 +56,7 @@ import { databaseLimitStore } from './limits/database-store.js';
 import { RateLimiter } from './limits/limiter.js';
 import { MemoryLimitStore } from './limits/memory-store.js';
 import { RedisLimitStore } from './limits/redis-store.js';
+import { createDpop, type Dpop } from './tokens/dpop.js';
 import { PasswordHasher } from './passwords/passwords.js';
 import type { ClientInfo, SessionContext, SessionPolicy } from './sessions/context.js';
 import { listUserSessions } from './sessions/list-sessions.js';
@@ -96,6 +97,11 @@ export interface Rotor {
   register(input: RegisterInput): Promise<UserRow>;
   /** Signs in with a password (engine/login.ts). */
   login(input: LoginInput): Promise<TokenGrant>;
+  /**
+   * DPoP (RFC 9449; issue 18): checks a request's proof against the shared jti store and the
+   * nonces; the HTTP layer passes the proof's key (`dpopJkt`) to login and refresh.
+   */
+  dpop: Dpop;
   /** Exchanges a refresh token for a new grant (engine/refresh.ts). */
   refresh(input: RefreshInput): Promise<TokenGrant>;
   /** Resolves a refresh token to its session and user, without changing anything (introspection). */
@@ -407,6 +413,7 @@ function assemble(
       ...sessionPolicy,
       accessTtlSeconds: config.accessTtl,
       requireVerifiedEmail: config.mail.requireVerifiedEmail,
+      requireDpop: config.dpop.mode === 'required',
     },
     limits: {
       shared: new RateLimiter(redisLimits ?? databaseLimitStore(store), clock, config.rateLimit),
@@ -443,6 +450,7 @@ function assemble(
     register: (input) => register(ctx, input),
     login: (input) => login(ctx, input),
     refresh: (input) => refresh(ctx, input),
+    dpop: createDpop({ config: config.dpop, clock, store, secret: hmacKey, redis: redisLimits }),
     inspectRefreshToken: (refreshToken) => inspectRefreshToken(ctx, refreshToken),
     authenticate: (accessToken) => authenticate(ctx, accessToken),
     authenticateFromCache: (accessToken) => authenticateFromCache(ctx, accessToken),

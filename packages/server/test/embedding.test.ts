@@ -156,6 +156,7 @@ describe.skipIf(!postgres.available)("Rotor in an application's PostgreSQL datab
           revoked_at: null,
           revoked_reason: null,
           client_id: null,
+          dpop_jkt: null,
         });
         expect(await a.revokeSession('s1', now, 'admin')).toBe(true);
         await until(() => heard.includes('s:s1'));

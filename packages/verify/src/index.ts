@@ -15,4 +15,15 @@ export {
   type AccessTokenCheckOptions,
   type TokenHeader,
 } from './token-check.js';
-export { VerifyError, type VerifyErrorCode } from './errors.js';
+export { DPOP_ALGORITHMS, VerifyError, type AuthScheme, type VerifyErrorCode } from './errors.js';
+export {
+  accessTokenHash,
+  createDpopProofCheck,
+  MemoryDpopReplayStore,
+  type DpopNonces,
+  type DpopProof,
+  type DpopProofCheck,
+  type DpopProofCheckOptions,
+  type DpopProofRequest,
+  type DpopReplayStore,
+} from './dpop.js';

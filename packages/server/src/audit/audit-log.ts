@@ -37,7 +37,12 @@ export type AuditEventType =
   /** The new address's link confirmed the change. */
   | 'email_changed'
   /** The old address's link undid a change; every session ended. */
-  | 'email_change_undone';
+  | 'email_change_undone'
+  /**
+   * A refresh token of a session bound to a key (DPoP, issue 18) came without a proof by that
+   * key: refused, and the session lives on (a thief without the key cannot end it).
+   */
+  | 'dpop_key_mismatch';
 
 export interface AuditEvent {
   type: AuditEventType;

@@ -85,6 +85,20 @@ export interface RotorConfig {
   logLevel: string;
   /** The account mails (issue 17): how they are sent, what they link to, who must verify. */
   mail: MailConfig;
+  /** Sender-constrained tokens (DPoP, RFC 9449; issue 18). */
+  dpop: DpopConfig;
+}
+
+/** `ROTOR_DPOP`, `ROTOR_DPOP_NONCE` (issue 18). */
+export interface DpopConfig {
+  /**
+   * `ROTOR_DPOP`: `optional` (default) binds a session to the key of a valid proof sent at sign-in
+   * and accepts Bearer sessions beside; `required` refuses a login, refresh or token request
+   * without a proof; `off` ignores proofs (a session bound before then can no longer refresh).
+   */
+  mode: 'off' | 'optional' | 'required';
+  /** `ROTOR_DPOP_NONCE`: proofs must carry a nonce this server handed out (RFC 9449 §8). */
+  nonce: boolean;
 }
 
 /** `ROTOR_SMTP_URL`, `ROTOR_MAIL_FROM`, `ROTOR_APP_URL`, `ROTOR_MAIL_TEMPLATES` (issue 17). */
@@ -169,6 +183,10 @@ export function loadConfig(
     keyRotation: duration(env, 'ROTOR_KEY_ROTATION', '0', 0),
     logLevel: oneOf(env, 'ROTOR_LOG_LEVEL', 'info', LOG_LEVELS),
     mail: mail(env, issuer),
+    dpop: {
+      mode: oneOf(env, 'ROTOR_DPOP', 'optional', ['off', 'optional', 'required']) as DpopConfig['mode'],
+      nonce: onOff(env, 'ROTOR_DPOP_NONCE', false),
+    },
   };
   return { ...config, ...overrides };
 }

@@ -19,6 +19,8 @@ export interface EnginePolicy extends SessionPolicy {
   accessTtlSeconds: number;
   /** `ROTOR_REQUIRE_VERIFIED_EMAIL`: a password login with an unproven address is refused. */
   requireVerifiedEmail: boolean;
+  /** `ROTOR_DPOP=required`: a session not bound to a key no longer refreshes (issue 18). */
+  requireDpop: boolean;
 }
 
 /**

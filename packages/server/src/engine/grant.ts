@@ -16,6 +16,8 @@ export interface TokenGrant {
   refreshExpiresAt: number;
   /** False when a racer inside the grace window got the successor another request created. */
   rotated: boolean;
+  /** RFC 9449 §5: `DPoP` when the session is bound to a key (the tokens need proofs), else `Bearer`. */
+  tokenType: 'Bearer' | 'DPoP';
   /** After a login: a new device token for this client (OWASP device cookies; device-token.ts). */
   deviceToken?: string;
 }
@@ -44,6 +46,8 @@ export async function grantTokens(
     sid: issued.session.id,
     exp: accessExpiresAt,
     emailVerified: user.email_verified_at !== null,
+    // Every token of a bound session is bound to its key (RFC 9449 §6), refreshes included.
+    dpopJkt: issued.session.dpop_jkt,
     // The app's claims, evaluated again for every token (a change of roles reaches the next one).
     claims: evaluated
       ? evaluated.claims
@@ -57,5 +61,6 @@ export async function grantTokens(
     refreshToken: issued.refreshToken,
     refreshExpiresAt: Math.floor(issued.refreshExpiresAtMs / 1000),
     rotated: issued.rotated ?? true,
+    tokenType: issued.session.dpop_jkt ? 'DPoP' : 'Bearer',
   };
 }

@@ -104,5 +104,6 @@ export async function redeemLoginTicket(
     clientId: input.clientId,
     ip: input.ip,
     userAgent: input.userAgent,
+    dpopJkt: input.dpopJkt,
   });
 }

@@ -89,5 +89,6 @@ export async function login(ctx: EngineContext, input: LoginInput): Promise<Toke
     clientId: input.clientId,
     ip: input.ip,
     userAgent: input.userAgent,
+    dpopJkt: input.dpopJkt,
   });
 }

@@ -21,7 +21,8 @@ export type RefreshInput = {
  * Exchanges a refresh token for a new grant: the refresh decision (`rotateRefreshToken`) with the
  * per-session limit admitted before anything changes, the audit events in its transaction, then
  * the access token signed. Errors: `invalid_token`, `session_expired`, `session_revoked`,
- * `refresh_token_reused`, `rate_limited`, and whatever `checkDelivery` throws.
+ * `refresh_token_reused`, `rate_limited`, `invalid_dpop_proof` (a bound session's token without
+ * a proof), and whatever `checkDelivery` throws.
  */
 export async function refresh(ctx: EngineContext, input: RefreshInput): Promise<TokenGrant> {
   const { limits, audit } = ctx;
@@ -54,6 +55,19 @@ export async function refresh(ctx: EngineContext, input: RefreshInput): Promise<
           tx,
         );
       },
+      requireBinding: ctx.policy.requireDpop,
+      // The only write of that refusal: the owner sees that someone else holds the token.
+      keyMismatch: (tx, session) =>
+        audit.record(
+          {
+            type: 'dpop_key_mismatch',
+            userId: session.user_id,
+            sessionId: session.id,
+            ip: input.ip,
+            userAgent: input.userAgent,
+          },
+          tx,
+        ),
       // In the transaction that revokes the session: no revocation without its record.
       reused: (tx, session) =>
         audit.record(

@@ -45,6 +45,7 @@ export async function startSignedInSession(
     clientId: input.clientId ?? null,
     ip: input.ip,
     userAgent: input.userAgent,
+    dpopJkt: input.dpopJkt,
     started: async (tx, session, evicted) => {
       for (const sessionId of evicted) {
         await ctx.audit.record(
@@ -88,5 +89,6 @@ export async function signIn(ctx: EngineContext, input: SignInInput): Promise<To
     clientId: input.clientId,
     ip: input.ip,
     userAgent: input.userAgent,
+    dpopJkt: input.dpopJkt,
   });
 }

@@ -7,6 +7,7 @@ import type { SessionRow } from '../store/store.js';
 import type { Rotor } from '../rotor.js';
 import { accessTokenOf, authenticate, principalOf } from './authenticate.js';
 import { clientInfoOf } from './client-info.js';
+import { proofKeyOf } from './dpop.js';
 import {
   ACCESS_COOKIE,
   clearAuthCookies,
@@ -169,6 +170,8 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
             'invalid_request',
             'invalid_credentials',
             'session_revoked',
+            'invalid_dpop_proof',
+            'use_dpop_nonce',
             'rate_limited',
             'unavailable',
           ],
@@ -177,7 +180,7 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     },
     async (request, reply) => {
       const delivery = loginDelivery(request);
-      const info = client(request);
+      const info = { ...client(request), dpopJkt: await proofKeyOf(rotor, request) };
       const { body } = request;
       const deviceName = body.deviceName?.trim() || guessDeviceName(info.userAgent);
       if (body.ticket !== undefined && (body.email !== undefined || body.password !== undefined)) {
@@ -223,6 +226,8 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
             'session_expired',
             'session_revoked',
             'refresh_token_reused',
+            'invalid_dpop_proof',
+            'use_dpop_nonce',
             'csrf_rejected',
             'rate_limited',
             'unavailable',
@@ -247,6 +252,7 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
           decided.delivery = refreshDelivery(explicit, source, stored);
         },
         ...client(request),
+        dpopJkt: await proofKeyOf(rotor, request),
       });
       // No default: guessing one could put a cookie's token in the body.
       if (decided.delivery === undefined) throw new Error('The refresh judged no delivery.');

@@ -84,7 +84,7 @@ export function sendTokens(
 ): FastifyReply {
   const expiresIn = Math.max(0, grant.accessExpiresAt - now);
   const refreshExpiresIn = Math.max(0, grant.refreshExpiresAt - now);
-  const body: Record<string, unknown> = { tokenType: 'Bearer' };
+  const body: Record<string, unknown> = { tokenType: grant.tokenType };
   if (delivery !== 'cookies') body.accessToken = grant.accessToken;
   body.expiresIn = expiresIn;
   if (delivery === 'body') body.refreshToken = grant.refreshToken;

@@ -1,3 +1,4 @@
+import { DPOP_ALGORITHMS } from '@rotor/verify';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, RotorError, type RotorErrorCode } from '../errors.js';
 import { RateLimitedError } from '../limits/limiter.js';
@@ -53,6 +54,25 @@ export function toRotorError(error: unknown): RotorError {
   return new RotorError('internal_error', undefined, { cause: error });
 }
 
+/** The DPoP challenge's `algs` (RFC 9449 §7.1): the proof algorithms Rotor accepts. */
+const DPOP_ALGS = `algs="${DPOP_ALGORITHMS.join(' ')}"`;
+
+/**
+ * `WWW-Authenticate` of a 401: RFC 6750 §3.1 (plain `Bearer` for a missing token), or RFC 9449
+ * §7.1 for DPoP, whose error is the proof's code or `invalid_token` for the token itself.
+ */
+function challengeOf(error: RotorError): string {
+  if (error.scheme === 'DPoP') {
+    if (error.code === 'missing_token') return `DPoP ${DPOP_ALGS}`;
+    const code =
+      error.code === 'invalid_dpop_proof' || error.code === 'use_dpop_nonce'
+        ? error.code
+        : 'invalid_token';
+    return `DPoP error="${code}", ${DPOP_ALGS}`;
+  }
+  return error.code === 'missing_token' ? 'Bearer' : 'Bearer error="invalid_token"';
+}
+
 /** An error's answer in the JSON shape of API.md: status, headers and body. */
 export interface ErrorAnswer {
   status: number;
@@ -69,8 +89,7 @@ export function errorAnswer(error: RotorError): ErrorAnswer {
   const status = error.status;
   const headers: Record<string, string> = {};
   if (status === 401 && error.code !== 'invalid_credentials') {
-    headers['www-authenticate'] =
-      error.code === 'missing_token' ? 'Bearer' : 'Bearer error="invalid_token"';
+    headers['www-authenticate'] = challengeOf(error);
   }
   if (error.code === 'unavailable') headers['retry-after'] = '5';
   if (error instanceof RateLimitedError) headers['retry-after'] = String(error.retryAfterSeconds);

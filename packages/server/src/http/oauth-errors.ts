@@ -30,6 +30,16 @@ export const OAUTH_ERRORS = {
     status: 400,
     description: 'Only the password and refresh_token grants are supported.',
   },
+  /** RFC 9449 §5: the DPoP proof is missing where required, or not valid. */
+  invalid_dpop_proof: {
+    status: 400,
+    description: 'The DPoP proof is missing or not valid; make a new one for this request.',
+  },
+  /** RFC 9449 §8: send the proof again with the nonce of the `DPoP-Nonce` header. */
+  use_dpop_nonce: {
+    status: 400,
+    description: 'Make the DPoP proof again with the nonce given in the DPoP-Nonce header.',
+  },
 } as const satisfies Record<string, OAuthErrorSpec>;
 
 /** An RFC 6749 §5.2 error code (docs/oauth.md). */

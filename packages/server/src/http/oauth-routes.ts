@@ -1,7 +1,9 @@
+import { DPOP_ALGORITHMS } from '@rotor/verify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { OAuthClient } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
 import { clientInfoOf } from './client-info.js';
+import { proofKeyOf } from './dpop.js';
 import { OAUTH_DELIVERY } from './delivery-rule.js';
 import { OAuthError, sendOAuthError, toOAuthError } from './oauth-errors.js';
 import { ref } from './response-schemas.js';
@@ -68,6 +70,8 @@ export async function oauthRoutes(
       'client_secret_post',
     ],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    // RFC 9449 §5.1; absent when DPoP is off.
+    ...(rotor.dpop.mode !== 'off' && { dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS] }),
   }));
 
   // Every grant's failure is `invalid_grant`; a spent login or refresh budget keeps its 429.
@@ -75,15 +79,24 @@ export async function oauthRoutes(
     answers: {
       success: { 200: ref('OAuthTokenResponse') },
       errors: ['rate_limited', 'unavailable'],
-      oauthErrors: ['invalid_request', 'invalid_client', 'invalid_grant', 'unsupported_grant_type'],
+      oauthErrors: [
+        'invalid_request',
+        'invalid_client',
+        'invalid_grant',
+        'unsupported_grant_type',
+        'invalid_dpop_proof',
+        'use_dpop_nonce',
+      ],
     },
   } satisfies { answers: RouteAnswers };
   app.post('/oauth/token', { config: token }, async (request, reply) => {
     const form = formOf(request);
     const client = authenticateClient(request, form, clients);
-    const info = clientInfoOf(request);
     let grant;
     try {
+      // RFC 9449 §5: the proof's key binds the session at the password grant and must be the
+      // session's at every refresh grant (judged by the rotation, as on /auth/refresh).
+      const info = { ...clientInfoOf(request), dpopJkt: await proofKeyOf(rotor, request) };
       switch (form.grant_type) {
         case 'password':
           grant = await rotor.login({
@@ -108,6 +121,12 @@ export async function oauthRoutes(
           throw new OAuthError('unsupported_grant_type');
       }
     } catch (error) {
+      // RFC 9449 §5 and §8: the proof's own faults keep their codes, as OAuth errors.
+      if (
+        error instanceof RotorError &&
+        (error.code === 'invalid_dpop_proof' || error.code === 'use_dpop_nonce')
+      )
+        throw new OAuthError(error.code, error.message);
       // Bad credentials and every dead refresh token (expired, revoked, re-used: the session is then
       // revoked as on /auth/refresh) are invalid_grant; so are the right credentials of an account
       // whose address is not proven yet (ROTOR_REQUIRE_VERIFIED_EMAIL, issue 17): the grant is
@@ -125,7 +144,7 @@ export async function oauthRoutes(
       .header('pragma', 'no-cache')
       .send({
         access_token: grant.accessToken,
-        token_type: 'Bearer',
+        token_type: grant.tokenType,
         expires_in: Math.max(0, grant.accessExpiresAt - now),
         refresh_token: grant.refreshToken,
       });
@@ -197,7 +216,9 @@ export async function oauthRoutes(
     const { claims, session } = principal;
     return {
       active: true,
-      token_type: 'Bearer',
+      // RFC 9449 §6.2: a bound token is a DPoP token, with its confirmation.
+      token_type: claims.cnf ? 'DPoP' : 'Bearer',
+      ...(claims.cnf && { cnf: claims.cnf }),
       sub: claims.sub,
       sid: claims.sid,
       jti: claims.jti,

@@ -177,11 +177,12 @@ async function rotorRoutes(
   const cors = corsPolicy({
     origins: config.allowedOrigins,
     methods: ['GET', 'POST', 'DELETE'],
-    allowedHeaders: ['Content-Type', 'Authorization', 'Token-Delivery'],
-    exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
+    allowedHeaders: ['Content-Type', 'Authorization', 'Token-Delivery', 'DPoP'],
+    exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id', 'DPoP-Nonce'],
     maxAge: 600,
   });
 
+  const dpopNonces = rotor.dpop.nonces;
   // One callback-style hook for what every request needs: an async hook, or one per concern, costs
   // a promise or a hook dispatch on each request (measured in bench/).
   app.addHook('onRequest', (request, reply, done) => {
@@ -189,6 +190,10 @@ async function rotorRoutes(
     reply.header('x-request-id', request.id);
     if (cors(request, reply)) return;
     if (request.url.startsWith(authUrls)) reply.header('cache-control', 'no-store');
+    // RFC 9449 §8: a fresh nonce on every answer to a request that made a proof, refusals too.
+    if (dpopNonces !== undefined && request.headers.dpop !== undefined) {
+      reply.header('dpop-nonce', dpopNonces.current());
+    }
     // API.md: the CSRF check comes first on every cookie-authenticated request.
     if (request.routeOptions.config?.csrf || request.cookies[ACCESS_COOKIE] !== undefined) {
       assertSameOrigin(request, config.allowedOrigins);

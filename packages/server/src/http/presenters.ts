@@ -29,6 +29,8 @@ export function presentSessionRecord(session: SessionRow) {
     createdAt: iso(session.created_at),
     lastUsedAt: iso(session.last_used_at),
     expiresAt: iso(sessionEndsAt(session)),
+    // Issue 18: bound to a DPoP key at sign-in (its tokens need proofs by that key).
+    dpopBound: session.dpop_jkt !== null,
   };
 }
 

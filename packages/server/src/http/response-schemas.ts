@@ -44,6 +44,7 @@ const Session = {
     'createdAt',
     'lastUsedAt',
     'expiresAt',
+    'dpopBound',
     'current',
   ],
   properties: {
@@ -54,6 +55,10 @@ const Session = {
     createdAt: isoTime,
     lastUsedAt: isoTime,
     expiresAt: isoTime,
+    dpopBound: {
+      type: 'boolean',
+      description: 'Bound to a DPoP key at sign-in (RFC 9449): its tokens need proofs by that key.',
+    },
     current: { type: 'boolean' },
   },
 } as const;
@@ -80,7 +85,7 @@ const nextCursor = {
 
 /** The fields of every token response; which tokens travel in the body depends on the delivery. */
 const tokenFields = {
-  tokenType: { type: 'string', enum: ['Bearer'] },
+  tokenType: { type: 'string', enum: ['Bearer', 'DPoP'] },
   accessToken: { type: 'string', description: 'The access token (a JWT).' },
   expiresIn: {
     type: 'integer',
@@ -183,7 +188,7 @@ const OAuthTokenResponse = {
   required: ['access_token', 'token_type', 'expires_in', 'refresh_token'],
   properties: {
     access_token: { type: 'string' },
-    token_type: { type: 'string', enum: ['Bearer'] },
+    token_type: { type: 'string', enum: ['Bearer', 'DPoP'] },
     expires_in: { type: 'integer', minimum: 0 },
     refresh_token: { type: 'string' },
   },
@@ -199,7 +204,7 @@ const Introspection = {
   required: ['active'],
   properties: {
     active: { type: 'boolean' },
-    token_type: { type: 'string', enum: ['Bearer', 'refresh_token'] },
+    token_type: { type: 'string', enum: ['Bearer', 'DPoP', 'refresh_token'] },
     sub: { type: 'string' },
     sid: { type: 'string' },
     jti: { type: 'string' },
@@ -208,6 +213,13 @@ const Introspection = {
     iss: { type: 'string' },
     aud: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
     client_id: { type: 'string' },
+    cnf: {
+      type: 'object',
+      description: 'RFC 9449 §6.2: the key a DPoP token is bound to.',
+      additionalProperties: false,
+      required: ['jkt'],
+      properties: { jkt: { type: 'string' } },
+    },
   },
 } as const;
 
@@ -260,6 +272,7 @@ const AuthorizationServerMetadata = {
     introspection_endpoint: { type: 'string' },
     jwks_uri: { type: 'string' },
     grant_types_supported: { type: 'array', items: { type: 'string' } },
+    dpop_signing_alg_values_supported: { type: 'array', items: { type: 'string' } },
     response_types_supported: { type: 'array', items: { type: 'string' } },
     token_endpoint_auth_methods_supported: { type: 'array', items: { type: 'string' } },
     revocation_endpoint_auth_methods_supported: { type: 'array', items: { type: 'string' } },

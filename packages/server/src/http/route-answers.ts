@@ -41,6 +41,8 @@ export const ACCESS_TOKEN_ERRORS = [
   'token_expired',
   'session_expired',
   'session_revoked',
+  'invalid_dpop_proof',
+  'use_dpop_nonce',
   'unavailable',
 ] as const satisfies readonly RotorErrorCode[];
 

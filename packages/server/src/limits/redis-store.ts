@@ -13,6 +13,9 @@ const RETRIES = 50;
  * last place of a budget. WATCH belongs to the connection, so this process runs its updates one at
  * a time on it (logins and sign-ups, not the hot path). Keys expire by themselves (`ttlMs`).
  */
+/** The keys of {@link RedisLimitStore.claimOnce}, apart from the limit states. */
+const ONCE_PREFIX = 'rotor:dpop:';
+
 export class RedisLimitStore implements LimitStore {
   readonly #redis: Redis;
   #queue: Promise<unknown> = Promise.resolve();
@@ -52,6 +55,21 @@ export class RedisLimitStore implements LimitStore {
       if (result !== null) return;
     }
     throw Object.assign(new Error('rate-limit state kept changing under us'), { code: 'EAGAIN' });
+  }
+
+  /**
+   * Records `key` for `ttlMs` unless it is recorded already: one `SET NX PX`, atomic across every
+   * instance on this Redis. True when this call recorded it (the DPoP proof jti store, issue 18).
+   */
+  async claimOnce(key: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.#redis.set(
+      `${ONCE_PREFIX}${key}`,
+      '1',
+      'PX',
+      Math.max(1, Math.ceil(ttlMs)),
+      'NX',
+    );
+    return reply === 'OK';
   }
 
   async close(): Promise<void> {

@@ -33,4 +33,10 @@ export interface SessionContext {
 export interface ClientInfo {
   ip: string | null;
   userAgent: string | null;
+  /**
+   * The JWK SHA-256 thumbprint of the key whose DPoP proof (RFC 9449) came with the request, once
+   * the proof was checked; undefined without one. A sign-in binds the new session to it; a refresh
+   * of a bound session must come with the same one.
+   */
+  dpopJkt?: string | undefined;
 }

@@ -17,6 +17,8 @@ export interface PruneReport {
   loginTickets: number;
   /** Links of account mails past their lifetime (issue 17). */
   emailTokens: number;
+  /** Records of DPoP proof jtis past their window (issue 18). */
+  dpopProofs: number;
 }
 
 const BATCH = 500;
@@ -44,6 +46,7 @@ export async function pruneExpired(
     events: 0,
     loginTickets: 0,
     emailTokens: 0,
+    dpopProofs: 0,
   };
   for (let n = BATCH; n === BATCH;) {
     n = await store.transaction((tx) => tx.pruneEndedSessions(cutoff, BATCH));
@@ -56,6 +59,7 @@ export async function pruneExpired(
   report.rateLimits = await store.pruneRateLimits(clock.now());
   report.loginTickets = await store.pruneLoginTickets(clock.now());
   report.emailTokens = await store.pruneEmailTokens(clock.now());
+  report.dpopProofs = await store.pruneDpopProofs(clock.now());
   if (auditRetention > 0) {
     const before = clock.now() - auditRetention * 1000;
     for (let n = BATCH; n === BATCH;) {

@@ -67,6 +67,13 @@ export async function rotateRefreshToken(
     rotated?: ((tx: Store, session: SessionRow, user: UserRow) => Promise<void>) | undefined;
     /** Runs in the transaction that revokes the session for re-use (its audit event). */
     reused?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
+    /**
+     * Runs when a bound session's token came without a proof by its key (the only write of that
+     * refusal: its audit event).
+     */
+    keyMismatch?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
+    /** `ROTOR_DPOP=required`: a session not bound to a key (from before) refreshes no more. */
+    requireBinding?: boolean | undefined;
   } & ClientInfo,
 ): Promise<IssuedSession & { rotated: boolean; user: UserRow }> {
   if (!isRefreshTokenShape(input.refreshToken)) {
@@ -94,6 +101,8 @@ async function decide(
     checkDelivery?: ((stored: string) => void) | undefined;
     rotated?: ((tx: Store, session: SessionRow, user: UserRow) => Promise<void>) | undefined;
     reused?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
+    keyMismatch?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
+    requireBinding?: boolean | undefined;
   } & ClientInfo,
 ): Promise<Decision> {
   const presentedHash = hashRefreshToken(presented);
@@ -116,6 +125,32 @@ async function decide(
   // The holder of one of the session's tokens learns why it ended (details.reason), nobody else.
   const ended = sessionEndError(session, now);
   if (ended) return { ok: false, error: ended };
+  // RFC 9449 §5: a bound session's every token needs a proof by its key, and this is judged
+  // before any branch that could answer with a token or revoke (issue 18): a thief who copied the
+  // token but not the key gets nothing, inside the grace window or after it, and cannot end the
+  // session by replaying a rotated token either. Refused with nothing written but the audit event.
+  if (session.dpop_jkt !== null && session.dpop_jkt !== input.dpopJkt) {
+    await input.keyMismatch?.(tx, session);
+    return {
+      ok: false,
+      error:
+        input.dpopJkt === undefined
+          ? new RotorError(
+              'invalid_dpop_proof',
+              'This session is bound to a key (DPoP): send a proof made with it.',
+            )
+          : new RotorError('invalid_token', 'The refresh token is bound to another key.'),
+    };
+  }
+  if (session.dpop_jkt === null && input.requireBinding) {
+    return {
+      ok: false,
+      error: new RotorError(
+        'invalid_token',
+        'This session is not bound to a key and DPoP is required; sign in again with a proof.',
+      ),
+    };
+  }
   // A live session whose presented token expired unrotated: the idle lifetime it carried ran out.
   if (token.rotated_at === null && token.expires_at <= now) {
     return { ok: false, error: sessionExpired(session, now) };
@@ -183,6 +218,21 @@ async function decide(
       rotated: false,
     };
   }
+  // Issue 18, "a retry is not a theft": only the key's holder gets here for a bound session
+  // (checked above), so its rotated token presented again while the successor was never used is a
+  // response that never arrived, however late: it gets that same successor, and nothing changes.
+  const retry = session.dpop_jkt !== null && (await unusedSuccessor(tx, token, successorHash, now));
+  if (retry) {
+    await input.admit?.(session);
+    return {
+      ok: true,
+      session,
+      user,
+      refreshToken: successor,
+      refreshExpiresAtMs: retry.expires_at,
+      rotated: false,
+    };
+  }
   if (await tx.revokeSession(session.id, now, 'reuse_detected')) await input.reused?.(tx, session);
   return {
     ok: false,
@@ -223,4 +273,17 @@ async function liveTipInGrace(
     return undefined;
   }
   return { refreshToken: value, row: tip.token };
+}
+
+/** The successor of a rotated `token` if it exists, was never rotated itself and is unexpired. */
+async function unusedSuccessor(
+  tx: Store,
+  token: TokenRow,
+  successorHash: string,
+  now: number,
+): Promise<TokenRow | undefined> {
+  if (token.successor_hash !== successorHash) return undefined;
+  const next = await tx.findTokenByHash(successorHash);
+  if (!next || next.rotated_at !== null || next.expires_at <= now) return undefined;
+  return next;
 }

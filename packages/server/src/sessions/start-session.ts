@@ -52,6 +52,9 @@ export async function startSession(
     revoked_at: null,
     revoked_reason: null,
     client_id: input.clientId ?? null,
+    // Bound at sign-in only (RFC 9449 §5): binding an unbound session later would let whoever
+    // stole its token bind it to their own key and lock its owner out.
+    dpop_jkt: input.dpopJkt ?? null,
   };
   await ctx.store.transaction(async (tx) => {
     // Held until commit: a password change or sign-out everywhere of this user waits for this

@@ -8,6 +8,7 @@ import {
   type SessionStateListener,
 } from './changes.js';
 import type { Change, StoreContext } from './context.js';
+import { dpopProofStore, type DpopProofStore } from './dpop-proofs.js';
 import { emailTokenStore, type EmailTokenStore } from './email-tokens.js';
 import { eventStore, type EventStore } from './events.js';
 import { keyStore, type KeyStore } from './keys.js';
@@ -36,7 +37,8 @@ type Concepts = UserStore &
   EventStore &
   KeyStore &
   LoginTicketStore &
-  EmailTokenStore;
+  EmailTokenStore &
+  DpopProofStore;
 const Concepts = Object as unknown as new () => Concepts;
 
 /**
@@ -83,6 +85,7 @@ export class KyselyStore extends Concepts implements Store {
       keyStore(context),
       loginTicketStore(context),
       emailTokenStore(context),
+      dpopProofStore(context),
     );
   }
 

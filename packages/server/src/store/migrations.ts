@@ -289,6 +289,28 @@ function rotorMigrations(names: RotorNames): Record<string, Migration> {
         await db.schema.alterTable('users').dropColumn('email_verified_at').execute();
       },
     },
+    '0011_dpop': {
+      // Issue 18 (RFC 9449): the JWK thumbprint a session is bound to (null: a Bearer session),
+      // and the jtis of accepted DPoP proofs (keyed by their hash) until they could no longer be
+      // accepted anyway, so a proof is accepted once across every instance on this database.
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('sessions').addColumn('dpop_jkt', 'text').execute();
+        await db.schema
+          .createTable('dpop_proofs')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('dpop_proofs_expires_at')
+          .on('dpop_proofs')
+          .column('expires_at')
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('dpop_proofs').ifExists().execute();
+        await db.schema.alterTable('sessions').dropColumn('dpop_jkt').execute();
+      },
+    },
   };
 }
 

@@ -43,6 +43,11 @@ export interface SessionsTable {
   revoked_reason: string | null;
   /** The OAuth client the session was issued to; null for Rotor's own `/auth` API. */
   client_id: string | null;
+  /**
+   * RFC 9449: the JWK SHA-256 thumbprint of the key the session was bound to at sign-in; every
+   * refresh needs a proof by that key. Null: a Bearer session.
+   */
+  dpop_jkt: string | null;
 }
 
 /** Seed 000's `user_tokens`: hashes of refresh tokens, never the tokens. */
@@ -122,6 +127,12 @@ export interface EmailTokensTable {
   expires_at: number;
 }
 
+/** The jtis of accepted DPoP proofs, by hash, until a proof with them would be too old anyway. */
+export interface DpopProofsTable {
+  key: string;
+  expires_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -132,4 +143,5 @@ export interface Database {
   events: EventsTable;
   login_tickets: LoginTicketsTable;
   email_tokens: EmailTokensTable;
+  dpop_proofs: DpopProofsTable;
 }

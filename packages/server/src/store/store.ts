@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { LimitState } from '../limits/window.js';
 import type { ChangeWatch, SessionStateListener } from './changes.js';
+import type { DpopProofStore } from './dpop-proofs.js';
 import type { EmailTokenStore } from './email-tokens.js';
 import type { EventStore } from './events.js';
 import type { KeyStore } from './keys.js';
@@ -84,7 +85,8 @@ export interface Store
     EventStore,
     KeyStore,
     LoginTicketStore,
-    EmailTokenStore {
+    EmailTokenStore,
+    DpopProofStore {
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query. */

@@ -27,6 +27,11 @@ export interface AccessTokenClaims {
   exp: number;
   /** Whether the user's address was proven when the token was signed (issue 17). */
   email_verified?: boolean;
+  /**
+   * RFC 9449 §6.1 / RFC 7800: the token is bound to the key of this JWK SHA-256 thumbprint; every
+   * request with it needs a DPoP proof by that key (issue 18).
+   */
+  cnf?: { jkt: string };
 }
 
 export interface AccessTokenOptions {
@@ -67,14 +72,17 @@ export class AccessTokens {
     exp: number;
     /** The `email_verified` claim (OpenID Connect Core §5.1's name): the address is proven. */
     emailVerified?: boolean;
+    /** The JWK thumbprint of a bound session's key: the `cnf.jkt` claim (RFC 9449 §6.1). */
+    dpopJkt?: string | null | undefined;
     claims?: Record<string, unknown> | undefined;
   }): Promise<string> {
     await this.options.keys.refreshIfStale();
     const key = this.options.keys.current;
-    const own =
+    const own: Record<string, unknown> =
       input.emailVerified === undefined
         ? { sid: input.sid }
         : { sid: input.sid, email_verified: input.emailVerified };
+    if (input.dpopJkt) own.cnf = { jkt: input.dpopJkt };
     return new SignJWT({ ...input.claims, ...own })
       .setProtectedHeader({ alg: SIGNING_ALG, typ: ACCESS_TOKEN_TYPE, kid: key.kid })
       .setIssuer(this.options.issuer)

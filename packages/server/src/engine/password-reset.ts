@@ -59,9 +59,11 @@ export interface PasswordResetResult {
  * Sets a new password from a reset link (issue 17; OWASP Forgot Password Cheat Sheet): in one
  * transaction the token is consumed, the password set, **every** session of the user ended
  * (`password_reset`) with the session epoch moved (a login or ticket verified before it starts no
- * session), the user's other pending resets and email changes voided, the address marked verified (the link reached
- * it), and the event `password_reset` recorded. The caller is not signed in: it signs in with the
- * new password, like every other device (OWASP: no automatic login after a reset).
+ * session), the user's other pending resets and email changes voided, the address marked verified
+ * (the link reached it), and the event `password_reset` recorded. The caller is not signed in: it
+ * signs in with the new password, like every other device (OWASP: no automatic login after a
+ * reset). The new password is hashed only once the link is found live (findLink), and the link is
+ * redeemed after (redeemFoundLink).
  * Errors: `invalid_request` (`details.field: 'newPassword'`), `invalid_link`, `rate_limited`.
  */
 export async function confirmPasswordReset(

@@ -15,10 +15,22 @@ export function normalizeEmail(email: string, field = 'email'): string {
   return email.trim().normalize('NFKC').toLowerCase();
 }
 
-/** Normalizes and checks the shape of an email address; `invalid_request` when it has none. */
+/**
+ * What an address Rotor accepts is made of: one `@` between two non-empty parts, none of them
+ * whitespace (any, after NFKC) nor a character that address lists and headers give a meaning to:
+ * `, ; : < > ( ) " [ ] \`. With those, one "address" is several recipients to a mailer
+ * (`a@x.com,b@y.com`), a display name hiding another (`A <b@y.com>`), a quoted or commented part,
+ * or an address literal (`a@[127.0.0.1]`); Rotor mails the addresses it stores, so it stores none.
+ */
+const EMAIL_SHAPE = /^[^\s@,;:<>()"[\]\\]+@[^\s@,;:<>()"[\]\\]+$/u;
+
+/**
+ * Normalizes and checks the shape of an email address ({@link EMAIL_SHAPE}); `invalid_request`
+ * with `details.field` when it has none.
+ */
 export function parseEmail(email: string, field = 'email'): string {
   const normalized = normalizeEmail(email, field);
-  if (normalized.length > MAX_EMAIL_LENGTH || !/^[^\s@]+@[^\s@]+$/u.test(normalized)) {
+  if (normalized.length > MAX_EMAIL_LENGTH || !EMAIL_SHAPE.test(normalized)) {
     throw new RotorError('invalid_request', 'The email address is not valid.', {
       details: { field },
     });

@@ -23,22 +23,26 @@ export interface RedeemedLink {
   now: number;
 }
 
+/** A link found live by {@link findLink}, not yet redeemed. */
+export interface FoundLink {
+  purpose: EmailTokenPurpose;
+  /** The token's SHA-256, as stored. */
+  hash: string;
+  /** The token's row when it was found (redeemFoundLink consumes it only if it is still live). */
+  row: EmailTokenRow;
+}
+
 /**
- * Redeems a link of an account mail once: the token is consumed in the transaction that acts on
- * it, after the user's row is locked (the order a password change takes, so the two never
- * deadlock, and of two racing confirmations exactly one consumes the token). The link is void
- * when the account's address moved since it was mailed (a reset link sent to an old address
- * resets nothing), except an undo's, whose point is that the address moved.
- *
- * Unknown, used, expired or replaced: `invalid_link`, counted against the address's login budget
- * like a wrong password (`rate_limited` once spent), so the token space is not searched.
+ * Finds the live token of a link, without consuming it: the cheap half of a redemption, so that
+ * work a link pays for (a new password's argon2 hash) is spent only on a link that exists. Unknown,
+ * used, expired or replaced: `invalid_link`, counted against the address's login budget like a
+ * wrong password (`rate_limited` once spent), so the token space is not searched.
  */
-export async function redeemLink<T>(
+export async function findLink(
   ctx: Pick<EngineContext, 'store' | 'clock' | 'limits'>,
   purpose: EmailTokenPurpose,
   input: LinkInput,
-  act: (link: RedeemedLink) => Promise<T>,
-): Promise<T> {
+): Promise<FoundLink> {
   const hash = isEmailToken(input.token) ? hashEmailToken(input.token) : undefined;
   let found: EmailTokenRow | undefined;
   await verifyWithinBudget(
@@ -50,8 +54,25 @@ export async function redeemLink<T>(
       return found !== undefined;
     },
   );
-  const pending = found as EmailTokenRow | undefined;
-  if (!hash || !pending) throw new RotorError('invalid_link');
+  const row = found as EmailTokenRow | undefined;
+  if (!hash || !row) throw new RotorError('invalid_link');
+  return { purpose, hash, row };
+}
+
+/**
+ * Redeems a link {@link findLink} found, once: the token is consumed in the transaction that acts
+ * on it, after the user's row is locked (the order a password change takes, so the two never
+ * deadlock), by one conditional `DELETE … RETURNING` that re-checks it is still there and
+ * unexpired: of two racing redemptions of one token, exactly one consumes it, and a token used,
+ * replaced or expired since it was found is `invalid_link`. The link is void when the account's
+ * address moved since it was mailed (a reset link sent to an old address resets nothing), except
+ * an undo's, whose point is that the address moved.
+ */
+export async function redeemFoundLink<T>(
+  ctx: Pick<EngineContext, 'store' | 'clock'>,
+  { purpose, hash, row: pending }: FoundLink,
+  act: (link: RedeemedLink) => Promise<T>,
+): Promise<T> {
   return ctx.store.transaction(async (tx) => {
     const user = await tx.lockUser(pending.user_id);
     const now = ctx.clock.now();
@@ -61,4 +82,17 @@ export async function redeemLink<T>(
     }
     return act({ tx, row, user, now });
   });
+}
+
+/**
+ * Redeems a link of an account mail once: {@link findLink}, then {@link redeemFoundLink}.
+ * Errors: `invalid_link`, `rate_limited`.
+ */
+export async function redeemLink<T>(
+  ctx: Pick<EngineContext, 'store' | 'clock' | 'limits'>,
+  purpose: EmailTokenPurpose,
+  input: LinkInput,
+  act: (link: RedeemedLink) => Promise<T>,
+): Promise<T> {
+  return redeemFoundLink(ctx, await findLink(ctx, purpose, input), act);
 }

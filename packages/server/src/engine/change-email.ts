@@ -20,11 +20,14 @@ export interface RequestEmailChangeInput {
 
 /**
  * Asks for an email change (issue 17). The password is verified within the login budgets (a wrong
- * one counts as a failed login of the account). Then, after the answer: a confirmation link to the
- * new address (a day), and a notice to the old one with a link that undoes the change (a week;
- * the defence when a session was hijacked). When another account has the new address, its owner
- * is told instead and no token is made: the answer is the same, so the form finds no accounts.
- * A newer request voids the older confirmation. Audited as `email_change_requested`.
+ * one counts as a failed login of the account); the request then counts against the new address's
+ * account-mail budget (`ROTOR_RATE_LIMIT_ACCOUNT_MAIL`, shared with resets and verifications asked
+ * for it) and the client's. Then, after the answer: a confirmation link to the new address (a day),
+ * and a notice to the old one with a link that undoes the change (a week; the defence when a
+ * session was hijacked). When another account has the new address, or holds it reserved (its undo
+ * link still works), its owner is told instead and no token is made: the answer is the same, so
+ * the form finds no accounts. A newer request voids the older confirmation, and so does a new
+ * password. Audited as `email_change_requested`.
  * Errors: `invalid_request` (`details.field: 'newEmail'`), `forbidden` (the app's own user
  * table), `invalid_credentials`, `rate_limited`.
  */
@@ -52,14 +55,23 @@ export async function requestEmailChange(
   if (!account?.password_hash || !verified) {
     throw new RotorError('invalid_credentials', 'The password is incorrect.');
   }
+  // The mails go to an address the caller names: counted against that address's account-mail
+  // budget like a reset request for it (and the client's), or a signed-in account could mail any
+  // inbox without end.
+  const { shared, rules } = ctx.limits;
+  if (client.ip) await shared.reserve(rules.accountMailAddress, limitAddress(client.ip));
+  await shared.reserve(rules.accountMailEmail, target);
   ctx.tasks.run('email_change', async () => {
     const tokens = await ctx.store.transaction(async (tx) => {
       const current = await tx.lockUser(user.id);
       // Moved meanwhile (another change confirmed): this request was about an address it no
       // longer has.
       if (!current || current.email !== user.email) return undefined;
-      if (await tx.findUserByEmail(target)) return 'taken' as const;
       const now = ctx.clock.now();
+      // Another account's old address, while its undo link lives, is taken too (isEmailReserved).
+      if ((await tx.findUserByEmail(target)) || (await tx.isEmailReserved(target, now, user.id))) {
+        return 'taken' as const;
+      }
       const change = await issueEmailToken(tx, now, {
         userId: user.id,
         purpose: 'email_change',
@@ -93,7 +105,8 @@ export async function requestEmailChange(
 /**
  * `POST /auth/email/confirm`: the new address's link makes the change, the new address proven.
  * Sessions stay (the owner asked, with the password); access tokens carry the new address from
- * their next refresh. Another account took the address meanwhile: `email_taken`.
+ * their next refresh. Another account took the address meanwhile, or holds it reserved by a live
+ * undo link: `email_taken`.
  * Audited as `email_changed`. Errors: `invalid_link`, `email_taken`, `rate_limited`.
  */
 export async function confirmEmailChange(

@@ -43,13 +43,17 @@ export function isEmailToken(token: string): boolean {
 /**
  * Issues a link token in `tx`: 256 random bits, only the SHA-256 stored. A newer token voids the
  * user's older ones of the same purpose (issue 17: "void once a newer one is asked for"), except
- * undo tokens, each of which undoes its own change. Returns the token, to be mailed.
+ * undo tokens, each of which undoes its own change. The user's row is locked first (PostgreSQL
+ * `FOR UPDATE`; SQLite's transactions are serial): without it, two requests racing in READ
+ * COMMITTED each delete the tokens committed before them, miss the other's, and both insert,
+ * leaving two live links. Returns the token, to be mailed.
  */
 export async function issueEmailToken(
   tx: Store,
   now: number,
   input: { userId: string; purpose: EmailTokenPurpose; email: string; newEmail?: string | null },
 ): Promise<string> {
+  await tx.lockUser(input.userId);
   if (input.purpose !== 'email_undo') await tx.deleteEmailTokens(input.userId, [input.purpose]);
   const token = randomBytes(32).toString('base64url');
   const row: EmailTokenRow = {

@@ -1,4 +1,4 @@
-import { normalizeEmail } from '../accounts/email.js';
+import { parseEmail } from '../accounts/email.js';
 import { RotorError } from '../errors.js';
 import type { ClientInfo } from '../sessions/context.js';
 import type { EngineContext } from './context.js';
@@ -20,7 +20,8 @@ export async function admitMailRequest(
   ctx: Pick<EngineContext, 'users' | 'limits'>,
   input: MailRequestInput,
 ): Promise<string> {
-  const email = normalizeEmail(input.email);
+  // The address's shape, as a sign-up's: nothing that a mailer would read as several recipients.
+  const email = parseEmail(input.email);
   if (ctx.users) {
     throw new RotorError(
       'forbidden',

@@ -1,7 +1,7 @@
 import { checkPasswordPolicy } from '../passwords/passwords.js';
 import type { ClientInfo } from '../sessions/context.js';
 import type { UserRow } from '../store/store.js';
-import { redeemLink, type LinkInput } from './account-links.js';
+import { findLink, redeemFoundLink, type LinkInput } from './account-links.js';
 import type { EngineContext } from './context.js';
 import { issueEmailToken } from './email-tokens.js';
 import { admitMailRequest, type MailRequestInput } from './mail-request.js';
@@ -59,21 +59,27 @@ export interface PasswordResetResult {
  * Sets a new password from a reset link (issue 17; OWASP Forgot Password Cheat Sheet): in one
  * transaction the token is consumed, the password set, **every** session of the user ended
  * (`password_reset`) with the session epoch moved (a login or ticket verified before it starts no
- * session), the user's other pending resets voided, the address marked verified (the link reached
- * it), and the event `password_reset` recorded. The caller is not signed in: it signs in with the
- * new password, like every other device (OWASP: no automatic login after a reset).
+ * session), the user's other pending resets and email changes voided, the address marked verified
+ * (the link reached it), and the event `password_reset` recorded. The caller is not signed in: it
+ * signs in with the new password, like every other device (OWASP: no automatic login after a
+ * reset). The new password is hashed only once the link is found live (findLink), and the link is
+ * redeemed after (redeemFoundLink).
  * Errors: `invalid_request` (`details.field: 'newPassword'`), `invalid_link`, `rate_limited`.
  */
 export async function confirmPasswordReset(
   ctx: EngineContext,
   input: ConfirmPasswordResetInput,
 ): Promise<PasswordResetResult> {
-  // Checked, and hashed, before the token is touched: a refused password spends no link, and the
-  // slow hash holds no lock.
+  // Checked before the token is touched: a refused password spends no link.
   checkPasswordPolicy(input.newPassword, 'newPassword');
+  // The slow hash only for a live link (an unknown, used or expired token costs one look-up, not
+  // an argon2 hash: no CPU to exhaust), and before the transaction (it holds no lock). The
+  // redemption re-checks that the link is still live: of two racing confirmations, one wins.
+  const link = await findLink(ctx, 'password_reset', input);
   const hash = await ctx.accounts.passwords.hash(input.newPassword);
-  return redeemLink(ctx, 'password_reset', input, async ({ tx, user, now }) => {
-    // Bumps the epoch and deletes the user's login tickets and pending resets (store/users.ts).
+  return redeemFoundLink(ctx, link, async ({ tx, user, now }) => {
+    // Bumps the epoch and deletes the user's login tickets, pending resets and pending email
+    // changes (store/users.ts).
     await tx.updatePasswordHash(user.id, hash);
     if (user.email_verified_at === null) await tx.setEmailVerified(user.id, now);
     const sessionsEnded = await tx.revokeUserSessions(user.id, now, 'password_reset');

@@ -289,7 +289,21 @@ function rotorMigrations(names: RotorNames): Record<string, Migration> {
         await db.schema.alterTable('users').dropColumn('email_verified_at').execute();
       },
     },
-    '0011_dpop': {
+    '0011_email_tokens_by_address': {
+      // Issue 17's attack review: an address an email change left stays reserved while its undo
+      // link lives, so every sign-up and change looks its tokens up by address.
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createIndex('email_tokens_email_purpose')
+          .on('email_tokens')
+          .columns(['email', 'purpose'])
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropIndex('email_tokens_email_purpose').ifExists().execute();
+      },
+    },
+    '0012_dpop': {
       // Issue 18 (RFC 9449): the JWK thumbprint a session is bound to (null: a Bearer session),
       // and the jtis of accepted DPoP proofs (keyed by their hash) until they could no longer be
       // accepted anyway, so a proof is accepted once across every instance on this database.

@@ -4,13 +4,17 @@ import type { UserRow } from './store.js';
 
 /** Accounts: the `users` table. */
 export interface UserStore {
-  /** Inserts a user unless the email is taken; tells which. */
+  /**
+   * Inserts a user unless the email is taken, or reserved by a live undo link of another account's
+   * email change ({@link UserStore.isEmailReserved}, at `user.created_at`); tells which.
+   */
   insertUser(user: UserRow): Promise<boolean>;
   findUserByEmail(email: string): Promise<UserRow | undefined>;
   findUserById(id: string): Promise<UserRow | undefined>;
   /**
    * Sets the password hash and bumps the user's session epoch (no session survives the change);
-   * the user's pending login tickets go with it.
+   * the user's pending login tickets, reset links and email-change confirmations go with it (a
+   * hijacker who asked to move the account loses the change when the owner sets a new password).
    */
   updatePasswordHash(userId: string, passwordHash: string): Promise<void>;
   /**
@@ -38,9 +42,17 @@ export interface UserStore {
   setEmailVerified(userId: string, at: number): Promise<void>;
   /**
    * Moves the user to `email`, proven at `verifiedAt`; false, changing nothing, when another user
-   * has it (checked first, and the unique index decides a race).
+   * has it (checked first, and the unique index decides a race) or holds it reserved by a live undo
+   * link ({@link UserStore.isEmailReserved}, at `verifiedAt`).
    */
   changeEmail(userId: string, email: string, verifiedAt: number): Promise<boolean>;
+  /**
+   * Whether `email` is reserved at `now` for an account other than `exceptUserId`: an email change
+   * moved that account away from it and the undo link mailed to it still works (issue 17). Until
+   * the link expires or is used, nobody else may sign up with the address or move to it, or the
+   * undo would collide, or hand the account's old address to someone else.
+   */
+  isEmailReserved(email: string, now: number, exceptUserId?: string): Promise<boolean>;
 }
 
 /** A unique index refused the write (PostgreSQL 23505, SQLite's constraint error). */
@@ -55,16 +67,33 @@ export function userStore({ db, postgres, changed }: StoreContext): UserStore {
   const deleteLoginTickets = async (userId: string) => {
     await db.deleteFrom('login_tickets').where('user_id', '=', userId).execute();
   };
-  // A reset link is void once the password changes (issue 17), whoever changed it.
+  // A reset link is void once the password changes (issue 17), whoever changed it; so is a pending
+  // email change: whoever asked for it knew the old password (a hijacker the owner locks out by
+  // resetting it). Undo links stay: they are the old address's defence.
   const deletePasswordResets = async (userId: string) => {
     await db
       .deleteFrom('email_tokens')
       .where('user_id', '=', userId)
-      .where('purpose', '=', 'password_reset')
+      .where('purpose', 'in', ['password_reset', 'email_change'])
       .execute();
   };
+  const isEmailReserved = async (email: string, now: number, exceptUserId?: string) => {
+    let query = db
+      .selectFrom('email_tokens')
+      .select('user_id')
+      .where('purpose', '=', 'email_undo')
+      .where('email', '=', email)
+      .where('expires_at', '>', now);
+    if (exceptUserId !== undefined) query = query.where('user_id', '!=', exceptUserId);
+    return (await query.executeTakeFirst()) !== undefined;
+  };
   return {
+    isEmailReserved,
+
     async insertUser(user) {
+      // The undo link was made while the old address was still its account's, so it is committed
+      // before the address is free: this check cannot miss it.
+      if (await isEmailReserved(user.email, user.created_at)) return false;
       const result = await db
         .insertInto('users')
         .values(user)
@@ -177,6 +206,7 @@ export function userStore({ db, postgres, changed }: StoreContext): UserStore {
         .where('email', '=', email)
         .executeTakeFirst();
       if (holder && holder.id !== userId) return false;
+      if (await isEmailReserved(email, verifiedAt, userId)) return false;
       try {
         await db
           .updateTable('users')

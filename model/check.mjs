@@ -24,6 +24,7 @@ const HONEST = 1;
 const ATTACK = 2;
 const REVOKE = 3;
 const CACHE = 4;
+const DPOP = 5;
 
 /** The configurations: each verified with every fix on. */
 const CONFIGS = {
@@ -34,6 +35,8 @@ const CONFIGS = {
   revoke: { SCENARIO: REVOKE, NTABS: 1, SHARED: 1, NREQ: 2 },
   cache: { SCENARIO: CACHE, NTABS: 1, SHARED: 1, NREQ: 3 },
   'cache-two-readers': { SCENARIO: CACHE, NTABS: 2, SHARED: 2, NREQ: 1, CRASHES: 0 },
+  dpop: { SCENARIO: DPOP, NTABS: 1, SHARED: 1, NREQ: 2, CRASHES: 2 },
+  'dpop-no-window': { SCENARIO: DPOP, NTABS: 1, SHARED: 1, NREQ: 2, CRASHES: 2, GRACE: 0 },
 };
 const LARGE = {
   'large-honest-three-tabs': { SCENARIO: HONEST, NTABS: 3, SHARED: 2, NREQ: 2 },
@@ -71,6 +74,11 @@ const FAILS = [
     expect: ['access_refused_within_bound'],
   },
   { flag: 'FIX_SQLITE_ONE_PROCESS', config: 'honest-sqlite', expect: ['honest_not_failed'] },
+  // DPoP (issue 18): without the retry rule a late retry after a lost answer is re-use; with the
+  // key checked late, a keyless thief gets the tip in the window, and revokes after it.
+  { flag: 'FIX_DPOP_RETRY', config: 'dpop', expect: ['honest_not_logged_out'] },
+  { flag: 'FIX_DPOP_KEY_FIRST', config: 'dpop', expect: ['thief_without_key_gets_nothing'] },
+  { flag: 'FIX_DPOP_KEY_FIRST', config: 'dpop-no-window', expect: ['thief_cannot_revoke'] },
   // Not a fix: the cookie-jar assumption. Responses applied in any order log an honest tab out.
   { flag: 'JAR_FIFO', config: 'honest-shared-jar', expect: ['honest_not_logged_out'] },
 ];

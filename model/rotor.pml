@@ -36,6 +36,15 @@
 #ifndef FIX_SQLITE_ONE_PROCESS
 #define FIX_SQLITE_ONE_PROCESS 1 /* 7. one server process per SQLite file */
 #endif
+/* ---- DPoP (issue 18): the rules of a session bound to a key at sign-in (SCENARIO DPOP). ---- */
+#ifndef FIX_DPOP_KEY_FIRST
+#define FIX_DPOP_KEY_FIRST 1     /* the key check right after the revocation check, before anything
+                                    else; 0: only on the path of a live, never-rotated token */
+#endif
+#ifndef FIX_DPOP_RETRY
+#define FIX_DPOP_RETRY 1         /* a rotated token with a proof by the session's key, whose successor
+                                    was never rotated, gets that successor, at any later time */
+#endif
 /* The environment's assumption about cookie jars: responses to one jar apply in the order their
  * requests were sent (the SDK's cross-tab Web Lock; see docs/protocol.md). 0: in any order. */
 #ifndef JAR_FIFO
@@ -47,6 +56,8 @@
 #define ATTACK 2   /* one honest tab and an attacker with a copied token */
 #define REVOKE 3   /* honest tabs refreshing while a revocation runs */
 #define CACHE 4    /* access checks on both instances while a revocation runs */
+#define DPOP 5     /* a session bound to a key (DPoP): its tab, whose answers get lost, retries its
+                      token at any later time; an attacker has a copy of the token, not the key */
 #ifndef SCENARIO
 #define SCENARIO HONEST
 #endif
@@ -102,7 +113,8 @@
 /* Property names: `assert(name || condition)` makes pan print the name with a violation. */
 hidden byte honest_not_logged_out, honest_not_failed, attacker_after_window_gets_nothing,
   no_refresh_after_revocation, access_refused_within_bound, revocation_recorded,
-  revoke_by_any_token_ends_session, inv1_one_live_token, inv2_single_use_outside_window;
+  revoke_by_any_token_ends_session, inv1_one_live_token, inv2_single_use_outside_window,
+  thief_without_key_gets_nothing, thief_cannot_revoke;
 #define CHECK(name, cond) assert(name || (cond))
 
 /* ---- The database: committed rows, row locks, the clock. ---- */
@@ -238,10 +250,19 @@ inline rotateRefreshToken() {
   if
   :: !tEx -> out = INVALID; goto refused
   :: sRev -> out = SESSION_REVOKED; goto refused
+#if SCENARIO == DPOP && FIX_DPOP_KEY_FIRST
+  /* DPoP: the session is bound (its jkt, read with it); a proof by another key, or none, is refused
+     before anything else: 401 invalid_token, nothing written, nothing revoked (an audit event) */
+  :: tEx && !sRev && !hasKey -> out = INVALID; goto refused
+#endif
   :: else
   fi;
   if
   :: tRot == NONE ->
+#if SCENARIO == DPOP && !FIX_DPOP_KEY_FIRST
+    /* DPoP, the key checked only for a live token: a rotated one goes on to the window / re-use */
+    if :: !hasKey -> out = INVALID; goto refused :: else fi;
+#endif
     /* tx.markTokenRotated: UPDATE user_tokens SET rotated_at ... WHERE token_hash = ? AND
      * rotated_at IS NULL -- waits for a writer of the row, then judges its newest version */
     if
@@ -261,6 +282,9 @@ inline rotateRefreshToken() {
       atomic {
         CHECK(inv2_single_use_outside_window, rotAt[tok] == NONE);
         CHECK(no_refresh_after_revocation, !revoked);
+#if SCENARIO == DPOP
+        CHECK(thief_without_key_gets_nothing, hasKey);
+#endif
         rotAt[tok] = myNow; exists[tok + 1] = true;
         release();
         checkOneLiveToken();
@@ -303,6 +327,9 @@ inline rotateRefreshToken() {
     atomic {
       CHECK(no_refresh_after_revocation, !revoked);
       CHECK(inv2_single_use_outside_window, who == ATTACKER || arrival < rotReal[tok] + GRACE);
+#if SCENARIO == DPOP
+      CHECK(thief_without_key_gets_nothing, hasKey);
+#endif
       release();
       ans = k; out = OK;
       printf("MSC: %d: T%d in the window: T%d handed out (clock %d, instance %d)\n", _pid, tok, ans, now, inst);
@@ -311,6 +338,30 @@ inline rotateRefreshToken() {
     goto answered
   :: else
   fi;
+#if SCENARIO == DPOP && FIX_DPOP_RETRY
+  /* DPoP, a retry is not a theft: the token is rotated (its window closed), the proof is by the
+     session's key; tx.findTokenByHash(successorHash): if the successor was never rotated (and is
+     unexpired: expiry is not modelled), it is the answer again, at any time. COMMIT, nothing written. */
+  if
+  :: hasKey ->
+    k = tok + 1;
+    if :: atomic { kEx = exists[k]; kRot = rotAt[k] } CRASH fi;
+    if
+    :: kEx && kRot == NONE ->
+      atomic {
+        CHECK(no_refresh_after_revocation, !revoked);
+        CHECK(thief_without_key_gets_nothing, hasKey);
+        release();
+        ans = k; out = OK;
+        printf("MSC: %d: T%d re-sent with the key, its successor unused: T%d handed out again (clock %d, instance %d)\n", _pid, tok, ans, now, inst);
+        if :: skip :: crashes > 0 -> crashes--; lost = true fi
+      }
+      goto answered
+    :: else
+    fi
+  :: else
+  fi;
+#endif
 reuse:
   /* tx.revokeSession(id, now, 'reuse_detected'): UPDATE sessions ... WHERE revoked_at IS NULL */
   if :: atomic { LOCK_SESSION; pendRev = !revoked } CRASH fi;
@@ -319,6 +370,9 @@ reuse:
 #endif
   /* COMMIT */
   atomic {
+#if SCENARIO == DPOP
+    CHECK(thief_cannot_revoke, !pendRev || hasKey);
+#endif
     if :: pendRev -> revoked = true; revokedAt = now; notify() :: else fi;
     release();
     out = REUSED;
@@ -376,7 +430,11 @@ inline pickInstance() {
   && !(FIX_HEARTBEAT && listening[i] && !hbOut[i] && now >= nextHb[i]) \
   && !(hbOut[i] && now >= hbAt[i] + HEARTBEAT_TIMEOUT))
 
+#if SCENARIO == DPOP
+#define TABOK(c) true      /* the bound tab retries, and sends its jar's token, at any later time */
+#else
 #define TABOK(c) ((c) >= NTABS || (PROMPT(c) && PRIVATE(c)))
+#endif
 #if SCENARIO == CACHE
 #define HEARTS (HEART(0) && HEART(NINST - 1))
 #else
@@ -398,6 +456,9 @@ end:
 proctype Tab(byte c) {
   REFRESH_LOCALS;
   byte who = HONESTTAB, j = JAR(c), ticket, n;
+#if SCENARIO == DPOP
+  bool hasKey = true;       /* its DPoP proofs are by the session's key */
+#endif
   do
   :: n < NREQ ->
      n++;
@@ -406,7 +467,11 @@ proctype Tab(byte c) {
 retry:
      pickInstance();
      rotateRefreshToken();
+#if SCENARIO == DPOP
+     if :: out == LOST -> printf("MSC: %d: tab %d: no answer; it sends T%d again, at any later time\n", _pid, c, tok); goto retry :: else fi;
+#else
      if :: out == LOST -> goto retry :: else fi;
+#endif
      /* the response's Set-Cookie applies (it arrives within the window, like a retry) */
      atomic {
 #if JAR_FIFO
@@ -415,7 +480,7 @@ retry:
        applied[j]++; inflight[c] = false;
        if :: out == OK -> jar[j] = ans :: else fi
      }
-#if SCENARIO == HONEST
+#if SCENARIO == HONEST || SCENARIO == DPOP
      CHECK(honest_not_logged_out, out != REUSED && out != SESSION_REVOKED && out != INVALID);
      CHECK(honest_not_failed, out != BUSY);
 #endif
@@ -429,6 +494,9 @@ proctype Attacker() {
   REFRESH_LOCALS;
   byte who = ATTACKER, n;
   bool after;
+#if SCENARIO == DPOP
+  bool hasKey = false;      /* it has a copy of the token, not the key: no proof by it */
+#endif
   tok = jar[0];
   do
   :: tok = jar[0]
@@ -437,11 +505,18 @@ proctype Attacker() {
   do
   :: n < NATTACK ->
      n++;
+#if SCENARIO == DPOP
+     printf("MSC: %d: the attacker sends T%d without the key\n", _pid, tok);
+#endif
      pickInstance();
      rotateRefreshToken();
+#if SCENARIO != DPOP
      /* presented after the window: its rotation had committed and the window had closed */
      after = (arrRot != NONE && arrival >= rotReal[tok] + GRACE);
      CHECK(attacker_after_window_gets_nothing, !after || out == LOST || (out != OK && revoked))
+#else
+     skip /* DPoP: thief_without_key_gets_nothing and thief_cannot_revoke, checked in the decision */
+#endif
   :: else -> break
   od
 }
@@ -592,7 +667,7 @@ init {
 #else
     c = 0;
     do :: c < NTABS -> run Tab(c); c++ :: else -> break od;
-#if SCENARIO == ATTACK
+#if SCENARIO == ATTACK || SCENARIO == DPOP
     run Attacker();
 #elif SCENARIO == REVOKE
     run Revoker();

@@ -404,6 +404,7 @@ for (const dialect of DIALECTS) {
             'createdAt',
             'current',
             'deviceName',
+            'dpopBound',
             'expiresAt',
             'id',
             'ip',
@@ -414,6 +415,7 @@ for (const dialect of DIALECTS) {
         expect(session).toMatchObject({
           id: tokens.sessionId,
           current: true,
+          dpopBound: false,
           deviceName: 'Chrome on Linux',
           ip: '127.0.0.1',
         });
@@ -900,7 +902,8 @@ for (const dialect of DIALECTS) {
         expect(cors.headers).toMatchObject({
           'access-control-allow-origin': 'http://localhost:3000',
           'access-control-allow-credentials': 'true',
-          'access-control-expose-headers': 'WWW-Authenticate, Retry-After, X-Request-Id',
+          'access-control-expose-headers':
+            'WWW-Authenticate, Retry-After, X-Request-Id, DPoP-Nonce',
           vary: 'Origin',
         });
         const plain = await server.app.inject({ method: 'GET', url: '/healthz' });

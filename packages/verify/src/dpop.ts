@@ -150,9 +150,13 @@ export function createDpopProofCheck(options: DpopProofCheckOptions): DpopProofC
       }
     }
     if (options.nonces && (typeof nonce !== 'string' || !options.nonces.accepts(nonce))) {
-      throw new VerifyError('use_dpop_nonce', 'Make the DPoP proof again with the nonce given in DPoP-Nonce.', {
-        scheme: 'DPoP',
-      });
+      throw new VerifyError(
+        'use_dpop_nonce',
+        'Make the DPoP proof again with the nonce given in DPoP-Nonce.',
+        {
+          scheme: 'DPoP',
+        },
+      );
     }
     const jkt = await calculateJwkThumbprint(jwk as JWK, 'sha256');
     // Keyed by the key too: nobody but the key's holder can use up (or pre-claim) its jtis.

@@ -184,7 +184,11 @@ export function loadConfig(
     logLevel: oneOf(env, 'ROTOR_LOG_LEVEL', 'info', LOG_LEVELS),
     mail: mail(env, issuer),
     dpop: {
-      mode: oneOf(env, 'ROTOR_DPOP', 'optional', ['off', 'optional', 'required']) as DpopConfig['mode'],
+      mode: oneOf(env, 'ROTOR_DPOP', 'optional', [
+        'off',
+        'optional',
+        'required',
+      ]) as DpopConfig['mode'],
       nonce: onOff(env, 'ROTOR_DPOP_NONCE', false),
     },
   };

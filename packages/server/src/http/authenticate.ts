@@ -81,9 +81,13 @@ async function checkBinding(
   asDpop: boolean,
 ): Promise<void> {
   if (jkt === undefined) {
-    throw new RotorError('invalid_token', 'This access token is not bound to a key; send it as Bearer.', {
-      scheme: 'DPoP',
-    });
+    throw new RotorError(
+      'invalid_token',
+      'This access token is not bound to a key; send it as Bearer.',
+      {
+        scheme: 'DPoP',
+      },
+    );
   }
   if (!asDpop) {
     throw new RotorError(
@@ -106,7 +110,10 @@ async function checkBinding(
     throw new RotorError('invalid_dpop_proof', 'A DPoP-bound token needs a DPoP proof header.');
   }
   if (proof.jkt !== jkt) {
-    throw new RotorError('invalid_dpop_proof', 'The DPoP proof is not made by the key this token is bound to.');
+    throw new RotorError(
+      'invalid_dpop_proof',
+      'The DPoP proof is not made by the key this token is bound to.',
+    );
   }
 }
 

@@ -45,7 +45,10 @@ export function proofHeaderOf(request: FastifyRequest): string | undefined {
  * `ROTOR_DPOP=off`; `ROTOR_DPOP=required` refuses a request without one.
  * Throws `invalid_dpop_proof`, `use_dpop_nonce`.
  */
-export async function proofKeyOf(rotor: Rotor, request: FastifyRequest): Promise<string | undefined> {
+export async function proofKeyOf(
+  rotor: Rotor,
+  request: FastifyRequest,
+): Promise<string | undefined> {
   if (rotor.dpop.mode === 'off') return undefined;
   const proof = proofHeaderOf(request);
   if (proof === undefined) {

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRotor, createServer, loadConfig, type Rotor } from '@rotor/server';
 import { findRedisServer, freePort, startRedis, type RedisServer } from '@rotor/testkit';
+import { dpopKey } from './dpop-kit.js';
 import { codeOf, newDatabaseUrl, PASSWORD, tempDir } from './helpers.js';
 
 const REDIS = findRedisServer();
@@ -46,6 +47,26 @@ describe.skipIf(!REDIS)('rate limits in Redis (ROTOR_REDIS_URL)', () => {
       ip: '203.0.113.1',
       userAgent: 'vitest',
     });
+
+  it('a DPoP proof accepted on one instance is a replay on another that shares only Redis (issue 18)', async () => {
+    const [a, b] = [await instance('dpop-a@example.com'), await instance('dpop-b@example.com')];
+    const key = await dpopKey();
+    const htu = `${a.config.issuer}/auth/refresh`;
+    const request = { method: 'POST', urls: [htu] };
+    const proof = await key.proof('POST', htu);
+    expect((await a.dpop.check(proof, request))?.jkt).toBe(key.jkt);
+    expect(await codeOf(b.dpop.check(proof, request))).toBe('invalid_dpop_proof');
+    // Twenty sends of one new proof at once, across both: exactly one is accepted.
+    const raced = await key.proof('POST', htu);
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => [a, b][i % 2]!.dpop.check(raced, request)),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const keys = spawnSync('redis-cli', ['-u', url, '--scan', '--pattern', 'rotor:dpop:*'], {
+      encoding: 'utf8',
+    }).stdout;
+    expect(keys.trim().split('\n')).toHaveLength(2);
+  });
 
   it('a block earned on one instance holds on another that shares only Redis', async () => {
     const [a, b] = [await instance('ada@example.com'), await instance('ada@example.com')];

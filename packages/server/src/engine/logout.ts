@@ -13,8 +13,9 @@ import type { EngineContext } from './context.js';
 /**
  * Logout with a refresh token: ends the session of any of its refresh tokens, rotated ones
  * included (RFC 7009 §2.1 lets the whole grant go); `clientId` is the OAuth client it must have
- * been issued to (`null`: a session of `/auth`). Tells whether a session ended; never throws for a
- * bad token (logout is idempotent).
+ * been issued to (`null`: a session of `/auth`). A session bound to a DPoP key ends only with
+ * `client.dpopJkt` of that key (issue 18). Tells whether a session ended; never throws for a bad
+ * token (logout is idempotent).
  */
 export function logoutWithRefreshToken(
   ctx: Pick<EngineContext, 'sessions' | 'audit'>,
@@ -22,11 +23,17 @@ export function logoutWithRefreshToken(
   client: Partial<ClientInfo> = {},
   clientId: string | null = null,
 ): Promise<boolean> {
-  return endSessionByRefreshToken(ctx.sessions, refreshToken, clientId, (tx, session) =>
-    ctx.audit.record(
-      { type: 'logout', userId: session.user_id, sessionId: session.id, ...client },
-      tx,
-    ),
+  const { dpopJkt, ...info } = client;
+  return endSessionByRefreshToken(
+    ctx.sessions,
+    refreshToken,
+    clientId,
+    (tx, session) =>
+      ctx.audit.record(
+        { type: 'logout', userId: session.user_id, sessionId: session.id, ...info },
+        tx,
+      ),
+    dpopJkt,
   );
 }
 

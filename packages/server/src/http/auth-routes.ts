@@ -5,9 +5,9 @@ import { guessDeviceName } from '../lib/device-name.js';
 import { pageQuery } from '../lib/paging.js';
 import type { SessionRow } from '../store/store.js';
 import type { Rotor } from '../rotor.js';
-import { accessTokenOf, authenticate, principalOf } from './authenticate.js';
+import { authenticate, authenticateRequest, principalOf } from './authenticate.js';
 import { clientInfoOf } from './client-info.js';
-import { proofKeyOf } from './dpop.js';
+import { proofKeyOf, proofKeyOrNothing } from './dpop.js';
 import {
   ACCESS_COOKIE,
   clearAuthCookies,
@@ -274,7 +274,12 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
     },
     async (request, reply) => {
       const refreshToken = request.body?.refreshToken ?? request.cookies[REFRESH_COOKIE];
-      if (refreshToken) await rotor.logoutWithRefreshToken(refreshToken, client(request));
+      if (refreshToken) {
+        await rotor.logoutWithRefreshToken(refreshToken, {
+          ...client(request),
+          dpopJkt: await proofKeyOrNothing(rotor, request),
+        });
+      }
       // The access token's session ends too, whatever the refresh token named: unknown, malformed,
       // an OAuth client's, a session already over (expired sessions are still "ended" by a revoke),
       // or another session. A logout answers 204 either way and the caller takes that as signed
@@ -367,8 +372,8 @@ export async function authRoutes(app: FastifyInstance, { rotor }: { rotor: Rotor
 /** Logout is idempotent: a missing, dead or invalid access token simply ends nothing. */
 async function principalOrNull(rotor: Rotor, request: FastifyRequest) {
   try {
-    const token = accessTokenOf(request);
-    return token === undefined ? null : await rotor.authenticate(token);
+    // As a protected route judges it: a bound token without its proof ends nothing (issue 18).
+    return await authenticateRequest(rotor, request);
   } catch (error) {
     if (error instanceof RotorError && error.status === 401) return null;
     throw error;

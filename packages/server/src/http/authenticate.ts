@@ -59,17 +59,25 @@ export function dpopTokenOf(header: string | undefined): string | undefined {
  */
 export function authenticate(rotor: Rotor) {
   return async (request: FastifyRequest): Promise<void> => {
-    const dpopToken = dpopTokenOf(request.headers.authorization);
-    const token = dpopToken ?? accessTokenOf(request);
-    if (token === undefined) throw new RotorError('missing_token');
-    // Both caches answering: no promise beyond this hook's own.
-    const principal = rotor.authenticateFromCache(token) ?? (await rotor.authenticate(token));
-    const jkt = principal.claims.cnf?.jkt;
-    if (jkt !== undefined || dpopToken !== undefined) {
-      await checkBinding(rotor, request, token, jkt, dpopToken !== undefined);
-    }
-    request.principal = principal;
+    request.principal = await authenticateRequest(rotor, request);
   };
+}
+
+/** The caller of a request, as {@link authenticate} judges it; throws its 401s. */
+export async function authenticateRequest(
+  rotor: Rotor,
+  request: FastifyRequest,
+): Promise<Principal> {
+  const dpopToken = dpopTokenOf(request.headers.authorization);
+  const token = dpopToken ?? accessTokenOf(request);
+  if (token === undefined) throw new RotorError('missing_token');
+  // Both caches answering: no promise beyond this hook's own.
+  const principal = rotor.authenticateFromCache(token) ?? (await rotor.authenticate(token));
+  const jkt = principal.claims.cnf?.jkt;
+  if (jkt !== undefined || dpopToken !== undefined) {
+    await checkBinding(rotor, request, token, jkt, dpopToken !== undefined);
+  }
+  return principal;
 }
 
 /** RFC 9449 §7.1: the scheme matches the token's binding, and the proof is by the bound key. */

@@ -66,3 +66,19 @@ export async function proofKeyOf(
   });
   return checked?.jkt;
 }
+
+/**
+ * The key of a logout's DPoP proof, or undefined when it has none or a bad one: a logout stays
+ * idempotent (204), and only a proof by a bound session's key ends that session.
+ */
+export async function proofKeyOrNothing(
+  rotor: Rotor,
+  request: FastifyRequest,
+): Promise<string | undefined> {
+  try {
+    return await proofKeyOf(rotor, request);
+  } catch (error) {
+    if (error instanceof RotorError && error.status === 401) return undefined;
+    throw error;
+  }
+}

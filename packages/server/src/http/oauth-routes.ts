@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { OAuthClient } from '../config/load-config.js';
 import { RotorError } from '../errors.js';
 import { clientInfoOf } from './client-info.js';
-import { proofKeyOf } from './dpop.js';
+import { proofKeyOf, proofKeyOrNothing } from './dpop.js';
 import { OAUTH_DELIVERY } from './delivery-rule.js';
 import { OAuthError, sendOAuthError, toOAuthError } from './oauth-errors.js';
 import { ref } from './response-schemas.js';
@@ -166,11 +166,18 @@ export async function oauthRoutes(
     // session ends the session, but only for the client it was issued to. A rotated refresh token
     // too, as at /auth/logout (issue 15, item 6): §2.1 lets the server revoke the whole grant, and a
     // client that revokes the token it holds wants the session gone whichever token that is.
+    // A session bound to a DPoP key ends only with a proof by that key (issue 18): whoever copied
+    // one of its tokens cannot sign the owner out.
+    const dpopJkt = await proofKeyOrNothing(rotor, request);
     if (isRefreshTokenShape(token)) {
-      await rotor.logoutWithRefreshToken(token, clientInfoOf(request), client.id);
+      await rotor.logoutWithRefreshToken(token, { ...clientInfoOf(request), dpopJkt }, client.id);
     } else {
       const principal = await rotor.authenticate(token).catch(() => null);
-      if (principal && principal.session.client_id === client.id)
+      if (
+        principal &&
+        principal.session.client_id === client.id &&
+        (principal.claims.cnf === undefined || principal.claims.cnf.jkt === dpopJkt)
+      )
         await rotor.logoutSession(principal.session.id, clientInfoOf(request));
     }
     return reply.header('cache-control', 'no-store').send();

@@ -26,6 +26,8 @@ export async function endSessionByRefreshToken(
   refreshToken: string,
   clientId: string | null = null,
   ended?: OnSessionEnded,
+  /** The key thumbprint of the request's checked DPoP proof, if any (issue 18). */
+  dpopJkt?: string,
 ): Promise<boolean> {
   if (!isRefreshTokenShape(refreshToken)) return false;
   const hash = hashRefreshToken(refreshToken);
@@ -33,6 +35,9 @@ export async function endSessionByRefreshToken(
     const token = await tx.findTokenByHash(hash);
     const session = token && (await tx.findSession(token.session_id));
     if (!session || session.client_id !== clientId) return false;
+    // A bound session ends only by the key's holder: a thief who copied its refresh token cannot
+    // sign the owner out with it either (issue 18).
+    if (session.dpop_jkt !== null && session.dpop_jkt !== dpopJkt) return false;
     return revokeOne(ctx, tx, session, ended);
   });
 }

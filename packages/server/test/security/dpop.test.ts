@@ -285,6 +285,31 @@ for (const dialect of DIALECTS) {
       expect(owner.statusCode, owner.body).toBe(200);
     });
 
+    it('a thief with copies of both tokens cannot sign the owner out; the owner can, with the key', async () => {
+      const key = await keyOf();
+      const thief = await keyOf();
+      const tokens = await signIn(key);
+      const logout = async (headers: Record<string, string>) =>
+        app.inject({
+          method: 'POST',
+          url: '/auth/logout',
+          headers: { 'token-delivery': 'body', ...headers },
+          payload: { refreshToken: tokens.refreshToken },
+        });
+      const logoutProof = (k: DpopTestKey) => k.proof('POST', `${issuer}/auth/logout`);
+      // Logout stays idempotent (204), but ends nothing without the key's proof.
+      expect((await logout({})).statusCode).toBe(204);
+      expect((await logout({ dpop: await logoutProof(thief) })).statusCode).toBe(204);
+      expect((await logout({ authorization: `Bearer ${tokens.accessToken}` })).statusCode).toBe(
+        204,
+      );
+      const alive = await me(tokens.accessToken, 'DPoP', await meProof(key, tokens.accessToken));
+      expect(alive.statusCode, alive.body).toBe(200);
+      expect((await logout({ dpop: await logoutProof(key) })).statusCode).toBe(204);
+      const ended = await me(tokens.accessToken, 'DPoP', await meProof(key, tokens.accessToken));
+      expect(ended.json().error).toBe('session_revoked');
+    });
+
     it('a retry is not a theft: the same token with the same key an hour later gets the same unused successor', async () => {
       const key = await keyOf();
       const first = await signIn(key);
@@ -416,6 +441,42 @@ for (const dialect of DIALECTS) {
       );
       expect(owner.statusCode, owner.body).toBe(200);
       expect(owner.json().token_type).toBe('DPoP');
+      // RFC 7009 revocation of the bound session: nothing without a proof by its key.
+      const next = owner.json().refresh_token as string;
+      const revoke = async (proof?: string) =>
+        app.inject({
+          method: 'POST',
+          url: '/oauth/revoke',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            ...(proof !== undefined && { dpop: proof }),
+          },
+          payload: new URLSearchParams({ client_id: 'mobile', token: next }).toString(),
+        });
+      const revokeProof = (k: DpopTestKey) => k.proof('POST', `${issuer}/oauth/revoke`);
+      expect((await revoke()).statusCode).toBe(200);
+      expect((await revoke(await revokeProof(thief))).statusCode).toBe(200);
+      const still = await token(
+        { grant_type: 'refresh_token', refresh_token: next },
+        await tokenProof(key),
+      );
+      expect(still.statusCode, still.body).toBe(200);
+      const last = still.json().refresh_token as string;
+      const revokedByOwner = await app.inject({
+        method: 'POST',
+        url: '/oauth/revoke',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          dpop: await revokeProof(key),
+        },
+        payload: new URLSearchParams({ client_id: 'mobile', token: last }).toString(),
+      });
+      expect(revokedByOwner.statusCode).toBe(200);
+      const after = await token(
+        { grant_type: 'refresh_token', refresh_token: last },
+        await tokenProof(key),
+      );
+      expect(after.json().error).toBe('invalid_grant');
       const metadata = await app.inject({ url: '/.well-known/oauth-authorization-server' });
       expect(metadata.json().dpop_signing_alg_values_supported).toContain('ES256');
     });

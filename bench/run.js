@@ -2,6 +2,7 @@
 // prints one table per row. Never part of `npm test`: timings belong here, not in assertions.
 import { cpus } from 'node:os';
 import { findPostgresBin, startPostgres } from '@rotor/testkit';
+import { benchDpop } from './dpop.js';
 import { benchEmbedded } from './embedded.js';
 import { benchHttpRoute, HAS_WRK } from './http-route.js';
 import { HAS_TASKSET } from './lib/processes.js';
@@ -33,9 +34,10 @@ if (wanted(1)) {
   );
 }
 
-if (!HAS_WRK) {
+if (!HAS_WRK && [2, 6].some(wanted)) {
   console.log('\n2. and 6. HTTP routes: SKIPPED, wrk is not installed (apt-get install wrk).');
-} else if ([2, 3, 5, 6].some(wanted)) {
+}
+if ([2, 3, 5, 6, 7].some(wanted)) {
   const bin = findPostgresBin();
   // PostgreSQL's own durability defaults, except synchronous_commit=off: the same promise as
   // SQLite's synchronous=NORMAL in WAL (a crash of the machine may lose the last commits).
@@ -43,7 +45,7 @@ if (!HAS_WRK) {
     ? await startPostgres(bin, { durability: 'on', settings: ['synchronous_commit=off'] })
     : undefined;
   try {
-    if (wanted(2)) {
+    if (HAS_WRK && wanted(2)) {
       const route = await benchHttpRoute({ postgresUrl: postgres?.url });
       printTable(
         `2. Protected HTTP route, wrk -t1 -c32, 64 tokens, server ${HAS_TASKSET ? 'pinned to one core' : 'unpinned'}; ratio to the bare route`,
@@ -88,7 +90,7 @@ if (!HAS_WRK) {
         ]),
       );
     }
-    if (wanted(6)) {
+    if (HAS_WRK && wanted(6)) {
       const embedded = await benchEmbedded({ postgresUrl: postgres?.url });
       printTable(
         `6. An app's own route behind app.requireSession (Rotor embedded by rotorPlugin), wrk -t1 -c32, 64 tokens, server ${HAS_TASKSET ? 'pinned to one core' : 'unpinned'}; ratio to the same route without the check, in the same process`,
@@ -102,6 +104,29 @@ if (!HAS_WRK) {
           r.p99.toFixed(2),
           r.revocationDelay?.toFixed(1) ?? '',
         ]),
+      );
+    }
+    if (wanted(7)) {
+      // BENCH_DPOP_SECONDS and BENCH_DPOP_ROUNDS shorten the row while developing.
+      const { rows: dpop, proofMs } = await benchDpop({
+        postgresUrl: postgres?.url,
+        ...(process.env.BENCH_DPOP_SECONDS && { seconds: Number(process.env.BENCH_DPOP_SECONDS) }),
+        ...(process.env.BENCH_DPOP_ROUNDS && { rounds: Number(process.env.BENCH_DPOP_ROUNDS) }),
+      });
+      printTable(
+        `7. DPoP proof check (issue 18): GET /auth/me and refresh with a fresh ES256 proof per request vs Bearer, server on one core, load from this process; ratio to Bearer at the same route, store and concurrency. "load CPU": the load process's CPU use, in cores`,
+        ['candidate', 'per s', '× Bearer', 'p50 ms', 'p99 ms', 'load CPU'],
+        dpop.map((r) => [
+          r.name,
+          Math.round(r.perSecond),
+          r.ratio.toFixed(2),
+          r.p50.toFixed(2),
+          r.p99.toFixed(2),
+          r.loadCpu.toFixed(2),
+        ]),
+      );
+      console.log(
+        `Client side: one proof (ES256, jose, fresh jti, ath) costs ${proofMs.toFixed(3)} ms of the load process's CPU (${Math.round(1000 / proofMs)} proofs/s on one core), not counted in the latencies above.`,
       );
     }
   } finally {

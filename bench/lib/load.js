@@ -30,11 +30,16 @@ export function send(agent, url, { method = 'GET', headers = {}, body } = {}) {
 
 /**
  * Runs `step(client, agent)` in a loop for every client for `seconds`; `step` throws on a wrong
- * answer. Returns requests per second and p50/p99 latency in ms.
+ * answer. `step` may resolve with the milliseconds it spent on client-side work before sending
+ * (making a DPoP proof): they are left out of the latency and reported as `clientMs` (mean per
+ * request). Returns requests per second, p50/p99 latency in ms, and `loadCpu`, the CPU this
+ * process used meanwhile as a fraction of one core (1 = the load generator was saturated).
  */
 export async function closedLoop(clients, seconds, step) {
   const agent = new Agent({ keepAlive: true, maxSockets: clients.length });
   const latencies = [];
+  let clientMs = 0;
+  const cpu = process.cpuUsage();
   const started = performance.now();
   const deadline = started + seconds * 1000;
   try {
@@ -42,17 +47,22 @@ export async function closedLoop(clients, seconds, step) {
       clients.map(async (client) => {
         while (performance.now() < deadline) {
           const t0 = performance.now();
-          await step(client, agent);
-          latencies.push(performance.now() - t0);
+          const prepared = (await step(client, agent)) ?? 0;
+          latencies.push(performance.now() - t0 - prepared);
+          clientMs += prepared;
         }
       }),
     );
   } finally {
     agent.destroy();
   }
+  const elapsed = performance.now() - started;
+  const used = process.cpuUsage(cpu);
   return {
-    perSecond: (latencies.length * 1000) / (performance.now() - started),
+    perSecond: (latencies.length * 1000) / elapsed,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
+    clientMs: clientMs / latencies.length,
+    loadCpu: (used.user + used.system) / 1000 / elapsed,
   };
 }

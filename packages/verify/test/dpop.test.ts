@@ -185,7 +185,7 @@ const ADAPTERS: Record<string, StartAdapter> = {
 };
 
 describe('createVerifier: the scheme rules without a framework', () => {
-  it('verify(token) and verifyRequest(headers) without a target refuse a bound token, with a DPoP challenge', async () => {
+  it('verify(token) and verifyRequest(headers) without a target refuse a bound token (DPoP challenge); with the target and exactly one proof it passes', async () => {
     const key = await dpopKey();
     const { accessToken } = await signIn(key);
     const verifier = verifierOf();
@@ -208,6 +208,13 @@ describe('createVerifier: the scheme rules without a framework', () => {
     await expect(
       verifier.verifyRequest({ authorization: `DPoP ${accessToken}`, dpop: proof }),
     ).rejects.toMatchObject({ code: 'invalid_token' });
+    // Proofs as an array (a framework that keeps repeated headers apart): not exactly one.
+    await expect(
+      verifier.verifyRequest(
+        { authorization: `DPoP ${accessToken}`, dpop: [proof, proof] },
+        { method: 'GET', url: 'http://api.test/notes' },
+      ),
+    ).rejects.toMatchObject({ code: 'invalid_dpop_proof' });
     // With the target, the same request passes.
     await expect(
       verifier.verifyRequest(

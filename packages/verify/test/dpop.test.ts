@@ -177,7 +177,9 @@ const ADAPTERS: Record<string, StartAdapter> = {
             headers,
           }),
         );
-        outgoing.writeHead(response.status, Object.fromEntries(response.headers));
+        const answerHeaders: Record<string, string> = {};
+        response.headers.forEach((value, name) => (answerHeaders[name] = value));
+        outgoing.writeHead(response.status, answerHeaders);
         outgoing.end(Buffer.from(await response.arrayBuffer()));
       }),
     );

@@ -1,4 +1,4 @@
-import { VerifyError } from '../errors.js';
+import type { VerifyError } from '../errors.js';
 import type { Verifier } from '../verifier.js';
 
 /** The options every adapter takes beside the verifier. */

@@ -5,8 +5,11 @@
 export {
   createVerifier,
   tokenOf,
+  type RequestHeaders,
+  type RequestTarget,
   type RotorClaims,
   type Verifier,
+  type VerifierDpopOptions,
   type VerifierOptions,
 } from './verifier.js';
 export {

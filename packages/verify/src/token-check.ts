@@ -13,6 +13,12 @@ export interface RotorClaims {
   jti: string;
   iat: number;
   exp: number;
+  /**
+   * The key the token is bound to (RFC 9449 §6.1): the JWK SHA-256 thumbprint of the client's
+   * DPoP key, present on the tokens of a session signed in with a proof. Such a token is accepted
+   * only with `Authorization: DPoP` and a proof by that key.
+   */
+  cnf?: { jkt: string };
 }
 
 /** The parts of a token's protected header a key is chosen by. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import axios from 'axios';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, loadConfig } from '@rotor/server';
+import { createServer, loadConfig, type KyselyStore } from '@rotor/server';
 import {
   createRotorClient,
   memoryStorage,
@@ -281,6 +281,20 @@ describe('@rotor/client with dpop: true (Node, a real Rotor)', () => {
       current: true,
       dpopBound: true,
     });
+  });
+
+  it('logout ends a bound session on the server', async () => {
+    const { client } = dpopClient();
+    await signUp(client);
+    const sessionId = client.state!.sessionId;
+    await client.logout();
+    expect(client.state).toBeNull();
+    const row = await (plain.app.rotor.store as KyselyStore).db
+      .selectFrom('sessions')
+      .select('revoked_at')
+      .where('id', '=', sessionId)
+      .executeTakeFirstOrThrow();
+    expect(row.revoked_at).not.toBeNull();
   });
 
   it('refuses a key file that others can read, as ssh does', async () => {

@@ -82,12 +82,14 @@ async function watchedFetch(input, init = {}) {
 }
 
 // Off by default so seed 003's timeline plays: the access token expires, the next call refreshes,
-// and a session left idle past the refresh lifetime ends.
+// and a session left idle past the refresh lifetime ends. `dpop`: the session is bound to a key
+// this browser keeps in IndexedDB and cannot export (RFC 9449), so a copied token is useless.
 const rotor = createRotorClient({
   baseUrl: '',
   delivery: 'split',
   autoRefresh: params.get('auto') === '1',
   fetch: watchedFetch,
+  dpop: true,
 });
 $('auto-refresh').checked = params.get('auto') === '1';
 
@@ -269,6 +271,11 @@ function render() {
       ? `${state.user.name} (${state.user.email})`
       : state.user.email;
     $('verify-address').textContent = state.user.email;
+    $('binding').textContent =
+      state.tokenType === 'DPoP'
+        ? "Bound to this browser's key (DPoP): a copied token is useless without it."
+        : 'Not bound to a key (Bearer tokens).';
+    $('binding').classList.toggle('bound', state.tokenType === 'DPoP');
     idleCheckDone = false;
     tick();
   }
@@ -289,7 +296,14 @@ function deviceItem(session) {
   const meta = document.createElement('div');
   meta.className = 'meta';
   meta.textContent = `${session.ip ?? 'unknown IP'} · last used ${new Date(session.lastUsedAt).toLocaleTimeString()}`;
-  text.append(meta);
+  const binding = document.createElement('div');
+  binding.className = 'meta binding';
+  binding.textContent = !session.dpopBound
+    ? 'Not bound to a key (Bearer)'
+    : session.current
+      ? "Bound to this browser's key (DPoP)"
+      : "Bound to its device's key (DPoP)";
+  text.append(meta, binding);
   const revoke = document.createElement('button');
   revoke.type = 'button';
   revoke.className = 'secondary';

@@ -1,3 +1,4 @@
+import { createDpopSigner, indexedDbDpopKeys, memoryDpopKeys, type DpopAnswer } from './dpop.js';
 import { readError, RotorClientError, shouldRetry } from './errors.js';
 import { memoryStorage } from './storage.js';
 import { createTabSync, type TabMessage, type TabSync } from './tab-sync.js';
@@ -16,6 +17,7 @@ import type {
   SignOutReason,
   TokenRefusal,
   TokenResponse,
+  TokenType,
 } from './types.js';
 
 /**
@@ -23,8 +25,21 @@ import type {
  * {@link RotorClient.authorize}.
  */
 export interface RequestAuth {
-  /** The `Bearer` token to send; null when signed out or in `cookies` delivery. */
+  /** The access token to send; null when signed out or in `cookies` delivery. */
   readonly token: string | null;
+  /** The `Authorization` scheme: `DPoP` when the session is bound to this client's key. */
+  readonly scheme: TokenType;
+  /**
+   * The headers of a request for `method` and `url`: `Authorization` and, for a bound session, a
+   * fresh `DPoP` proof (made for that request and token). Empty without a token.
+   */
+  headers(method: string, url: string): Promise<Record<string, string>>;
+  /**
+   * Give it each answer to a request sent with {@link headers} (and the answer's error code, if
+   * any): it keeps the server's `DPoP-Nonce`. True when the answer is `use_dpop_nonce`: send the
+   * request once more, with new headers.
+   */
+  answered(url: string, answer: DpopAnswer, code?: unknown): boolean;
   /**
    * Call on a `401 token_expired` or `invalid_token` for this request. Refreshes only if no new
    * token has arrived since the request was sent (here or from another tab); true when one retry
@@ -76,16 +91,17 @@ export interface RotorClient {
    * so that its `401` starts no second refresh when the token has been replaced meanwhile.
    * @example
    * const auth = await rotor.authorize();
-   * let response = await callApi(auth.token);
+   * let response = await callApi(await auth.headers('GET', url));
    * if (response.status === 401 && (await auth.refused()))
-   *   response = await callApi((await rotor.authorize()).token);
+   *   response = await callApi(await (await rotor.authorize()).headers('GET', url));
    */
   authorize(): Promise<RequestAuth>;
   /** Refreshes now; concurrent calls share one refresh. False when the session is over. */
   refresh(): Promise<boolean>;
   /**
-   * `fetch` with the access token; on `401 token_expired` or `invalid_token`, refreshed (unless a
-   * newer token has arrived since the request was sent) and retried once.
+   * `fetch` with the access token (and a DPoP proof when bound); on `401 token_expired` or
+   * `invalid_token`, refreshed (unless a newer token has arrived since the request was sent) and
+   * retried once; on `use_dpop_nonce`, sent once more with the server's nonce.
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** Turns refreshing shortly before expiry on or off (off: refresh only when a call needs it). */
@@ -128,7 +144,17 @@ function endReason(error: RotorClientError): SessionEndReason | undefined {
   return typeof reason === 'string' ? (reason as SessionEndReason) : undefined;
 }
 
-/** The method and URL of a request, for the events of its refusal and retry. */
+/**
+ * The error code of a refusal that carries a `DPoP-Nonce` (the only answers a proof is made again
+ * for), read from a copy of its body; else undefined, without reading it.
+ */
+async function codeOf(response: Response): Promise<string | undefined> {
+  return response.status >= 400 && response.headers.has('dpop-nonce')
+    ? (await readError(response)).code
+    : undefined;
+}
+
+/** The method and URL of a request, for the events of its refusal and retry, and its proof. */
 function describeRequest(input: RequestInfo | URL, init: RequestInit) {
   const method = (init.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
   return { method, url: input instanceof Request ? input.url : String(input) };
@@ -151,6 +177,22 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
   const now = options.now ?? Date.now;
   let autoRefresh = options.autoRefresh ?? true;
   const listeners = new Set<(event: RotorEvent) => void>();
+  const channel = `rotor:${baseUrl || 'same-origin'}`;
+  if (options.dpop && delivery === 'cookies') {
+    throw new TypeError(
+      "@rotor/client: `dpop` needs the access token in hand: use `split` or `body` delivery, not 'cookies'.",
+    );
+  }
+  // One key per Rotor server: IndexedDB keeps a browser's across reloads, and its tabs share it.
+  const signer = !options.dpop
+    ? undefined
+    : createDpopSigner(
+        options.dpop !== true
+          ? options.dpop
+          : typeof indexedDB === 'object'
+            ? indexedDbDpopKeys(channel)
+            : memoryDpopKeys(),
+      );
 
   let state: AuthState | null = null;
   let accessToken: string | null = null;
@@ -162,11 +204,7 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
   const crossTab =
     options.crossTab ?? (typeof document !== 'undefined' && typeof BroadcastChannel === 'function');
   const tabs: TabSync | undefined = crossTab
-    ? createTabSync(
-        `rotor:${baseUrl || 'same-origin'}`,
-        options.lockTimeoutMs ?? 10_000,
-        onTabMessage,
-      )
+    ? createTabSync(channel, options.lockTimeoutMs ?? 10_000, onTabMessage)
     : undefined;
 
   function emit(event: RotorEvent): void {
@@ -198,6 +236,7 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     const next: AuthState = {
       user: response.user,
       sessionId: response.sessionId,
+      tokenType: response.tokenType === 'DPoP' ? 'DPoP' : 'Bearer',
       accessExpiresAt: receivedAt + response.expiresIn * 1000,
       refreshExpiresAt: receivedAt + response.refreshExpiresIn * 1000,
     };
@@ -257,26 +296,38 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     return `${baseUrl}${path}`;
   }
 
+  /** A request to Rotor; with `prove`, a DPoP proof goes with it (the login and the refresh). */
   async function call(
     path: string,
     init: RequestInit = {},
     headers: Record<string, string> = {},
+    prove = false,
   ): Promise<Response> {
-    try {
-      return await doFetch(url(path), {
-        ...init,
-        credentials: 'include',
-        headers: {
-          ...(init.body !== undefined && { 'content-type': 'application/json' }),
-          ...headers,
-        },
-        signal: AbortSignal.timeout(15_000),
-      });
-    } catch (cause) {
-      throw new RotorClientError('network_error', 0, `Cannot reach Rotor at ${url(path)}`, {
-        cause,
-      });
-    }
+    const target = url(path);
+    const send = async () => {
+      const proof = prove && signer && (await signer.proof(init.method ?? 'GET', target));
+      try {
+        return await doFetch(target, {
+          ...init,
+          credentials: 'include',
+          headers: {
+            ...(init.body !== undefined && { 'content-type': 'application/json' }),
+            ...headers,
+            ...(proof && { dpop: proof }),
+          },
+          signal: AbortSignal.timeout(15_000),
+        });
+      } catch (cause) {
+        throw new RotorClientError('network_error', 0, `Cannot reach Rotor at ${target}`, {
+          cause,
+        });
+      }
+    };
+    const response = await send();
+    // RFC 9449 §8: asked for a nonce, the request goes once more with it; never in a loop.
+    return prove && signer && signer.answered(target, response, await codeOf(response))
+      ? send()
+      : response;
   }
 
   async function refreshOnce(seen: number, trigger: RefreshTrigger): Promise<boolean> {
@@ -295,13 +346,15 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
       '/auth/refresh',
       { method: 'POST', body },
       { 'token-delivery': delivery },
+      true,
     );
     if (response.ok) {
       await apply((await response.json()) as TokenResponse, trigger);
       return true;
     }
     const error = await readError(response);
-    if (response.status === 401) {
+    // A proof refused (a clock far off, say) ends nothing on the server: keep the refresh token.
+    if (response.status === 401 && error.code !== 'invalid_dpop_proof') {
       await signOut(REASONS[error.code] ?? 'expired', endReason(error));
       return false;
     }
@@ -329,8 +382,20 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
    */
   function stamp(): RequestAuth {
     const sentVersion = version;
+    const token = delivery === 'cookies' ? null : accessToken;
+    const scheme: TokenType = state?.tokenType === 'DPoP' ? 'DPoP' : 'Bearer';
+    const bound = signer && token && scheme === 'DPoP' ? signer : undefined;
     return {
-      token: delivery === 'cookies' ? null : accessToken,
+      token,
+      scheme,
+      async headers(method, target) {
+        if (!token) return {};
+        return {
+          authorization: `${scheme} ${token}`,
+          ...(bound && { dpop: await bound.proof(method, target, token) }),
+        };
+      },
+      answered: (target, answer, code) => bound?.answered(target, answer, code) ?? false,
       async refused(refusal) {
         if (refusal) emit({ type: 'token-refused', ...refusal });
         const trigger: RefreshTrigger = refusal?.code ?? 'token_expired';
@@ -357,18 +422,30 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
   ): Promise<Response> {
     if (state && autoRefresh && state.accessExpiresAt - now() <= 0)
       await refresh('due').catch(() => false);
-    const retry = input instanceof Request ? input.clone() : input;
+    const copy = input instanceof Request ? input.clone() : input;
     const replayable =
       !(init.body instanceof ReadableStream) && !(input instanceof Request && input.body);
-    const send = (target: RequestInfo | URL, { token }: RequestAuth) => {
+    const request = describeRequest(input, init);
+    let sends = 0;
+    /** Sends the request (again: a copy) with `auth`; once more if it asks for a DPoP nonce. */
+    const send = async (auth: RequestAuth, nonced = false): Promise<Response> => {
+      const target = sends++ === 0 ? input : copy instanceof Request ? copy.clone() : copy;
       const headers = new Headers(
         init.headers ?? (target instanceof Request ? target.headers : undefined),
       );
-      if (token) headers.set('authorization', `Bearer ${token}`);
-      return doFetch(target, { ...init, headers, credentials: init.credentials ?? 'include' });
+      for (const [name, value] of Object.entries(await auth.headers(request.method, request.url)))
+        headers.set(name, value);
+      const response = await doFetch(target, {
+        ...init,
+        headers,
+        credentials: init.credentials ?? 'include',
+      });
+      return auth.answered(request.url, response, await codeOf(response)) && replayable && !nonced
+        ? send(auth, true)
+        : response;
     };
     const first = stamp();
-    const response = await send(input, first);
+    const response = await send(first);
     if (response.status !== 401 || !state) return response;
     const error = await readError(response);
     const { code } = error;
@@ -378,8 +455,8 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
     }
     if (!shouldRetry(response.status, code) || !replayable) return response;
     // At most one refresh and one retry, never a loop.
-    const refusal = { code, ...describeRequest(input, init) };
-    return (await first.refused(refusal)) ? send(retry, stamp()) : response;
+    const refusal = { code, ...request };
+    return (await first.refused(refusal)) ? send(stamp()) : response;
   }
 
   /** A request without the access token (the account mails' routes); the answer's JSON. */
@@ -416,6 +493,7 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
         '/auth/login',
         { method: 'POST', body: JSON.stringify(deviceToken ? { ...input, deviceToken } : input) },
         { 'token-delivery': delivery },
+        true,
       );
       const tokens = await tokenResponse(response);
       if (tokens.deviceToken) await deviceStorage.set(tokens.deviceToken);

@@ -22,6 +22,7 @@ export type {
   AccountRecovery,
   AuthState,
   Delivery,
+  DpopKeyStore,
   PageOptions,
   RefreshTrigger,
   RotorClientOptions,
@@ -33,4 +34,5 @@ export type {
   SignOutReason,
   TokenRefusal,
   TokenStorage,
+  TokenType,
 } from './types.js';

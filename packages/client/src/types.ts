@@ -84,6 +84,8 @@ export interface RotorSession {
   lastUsedAt: string;
   expiresAt: string;
   current: boolean;
+  /** The session is bound to its client's key (DPoP, issue 18): its tokens need the key. */
+  dpopBound: boolean;
 }
 
 /** Which page of a list to read: `limit` 1–100 (the server's default is 50), `cursor` from the previous page. */
@@ -103,6 +105,11 @@ export interface RotorSessionPage {
 export interface AuthState {
   user: RotorUser;
   sessionId: string;
+  /**
+   * `DPoP` when the session is bound to this client's key (`dpop`; RFC 9449): its tokens are
+   * useless without the key. `Bearer` otherwise.
+   */
+  tokenType: TokenType;
   /** When the access token expires, by this device's clock (computed from `expiresIn`). */
   accessExpiresAt: number;
   /** When the session ends if it is not refreshed. */
@@ -155,11 +162,32 @@ export interface RotorClientOptions {
   fetch?: typeof fetch;
   /** The local clock (tests). */
   now?: () => number;
+  /**
+   * Sender-constrained sessions (DPoP, RFC 9449): `true` signs a proof with this client's own key
+   * for the login, every refresh and every request it authenticates, so that the session's tokens
+   * are useless without the key. In browsers the key is non-extractable and kept in IndexedDB (a
+   * reload keeps it; tabs share it); in Node, pass `fileDpopKey(path)` of `@rotor/client/node` to
+   * keep it across restarts (else it lives in memory). Not with `cookies` delivery.
+   * @example createRotorClient({ baseUrl, dpop: true })
+   */
+  dpop?: boolean | DpopKeyStore;
+}
+
+/** The scheme a session's access token is sent with: `DPoP` when bound to the client's key. */
+export type TokenType = 'Bearer' | 'DPoP';
+
+/**
+ * Where `dpop` keeps its key pair (an ES256 `CryptoKeyPair`): by default IndexedDB in browsers
+ * (non-extractable), memory elsewhere; `fileDpopKey(path)` of `@rotor/client/node` for a file.
+ */
+export interface DpopKeyStore {
+  /** The key pair, made and kept on the first call; the client calls it once. */
+  load(): Promise<CryptoKeyPair>;
 }
 
 /** The wire shape of a token response. */
 export interface TokenResponse {
-  tokenType: 'Bearer';
+  tokenType: TokenType;
   accessToken?: string;
   expiresIn: number;
   refreshToken?: string;

@@ -510,10 +510,12 @@ export function createRotorClient(options: RotorClientOptions): RotorClient {
         ? { authorization: `Bearer ${accessToken}` }
         : {};
       try {
+        // With a proof (DPoP sessions): a bound session ends only by its key's holder (issue 18).
         await call(
           '/auth/logout',
           { method: 'POST', body: body ? JSON.stringify({ refreshToken: body }) : undefined },
           headers,
+          true,
         );
       } finally {
         await signOut('logout');

@@ -66,4 +66,24 @@ describe('README quick start', () => {
     });
     expect(login.statusCode).toBe(200);
   });
+
+  it('the forgot-password block runs after it: the mailed token resets the password', async () => {
+    const script = shellBlockAfter('Forgot password with curl').replaceAll(
+      'localhost:3000',
+      `127.0.0.1:${port}`,
+    );
+    const { stdout, stderr } = await run('bash', ['-e', '-u', '-o', 'pipefail', '-c', script], {
+      env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+      timeout: 20_000,
+    });
+    expect(stderr).toBe('');
+    expect(stdout).not.toContain('"error"');
+    expect(stdout).toContain('"sessionsEnded"');
+    const login = await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { email: 'ada@example.com', password: 'a passphrase after the reset' },
+    });
+    expect(login.statusCode).toBe(200);
+  });
 });

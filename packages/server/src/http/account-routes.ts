@@ -40,6 +40,15 @@ const ACCEPTED = {
   message: 'If an account has this address, a mail is on its way. Links work for a limited time.',
 } as const;
 
+/**
+ * The answer to an email change, whether or not another account has the new address: the same
+ * for both, and in words that fit a change (the new address usually has no account).
+ */
+const CHANGE_ACCEPTED = {
+  message:
+    'A confirmation link is on its way to the new address (unless it cannot be used), and a notice to the current one. Links work for a limited time.',
+} as const;
+
 /** A link's redemption is answered with these besides its own (account-links.ts). */
 const LINK_ERRORS = ['invalid_request', 'invalid_link', 'rate_limited', 'unavailable'] as const;
 
@@ -133,7 +142,7 @@ export async function accountRoutes(
         ...request.body,
         client: client(request),
       });
-      return reply.code(202).send(ACCEPTED);
+      return reply.code(202).send(CHANGE_ACCEPTED);
     },
   );
 

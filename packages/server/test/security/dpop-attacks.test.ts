@@ -5,7 +5,14 @@ import { requireSession } from '@rotor/server/express';
 import { rotorPlugin } from '@rotor/server/fastify';
 import { createWebHandler } from '@rotor/server/web';
 import { dpopKey } from '../dpop-kit.js';
-import { DIALECTS, PASSWORD, tempDir, testConfig } from '../helpers.js';
+import {
+  DIALECTS,
+  PASSWORD,
+  registerUser,
+  startTestServer,
+  tempDir,
+  testConfig,
+} from '../helpers.js';
 
 const { dir, cleanup } = tempDir();
 afterAll(cleanup);
@@ -120,6 +127,87 @@ for (const dialect of DIALECTS) {
       } finally {
         server.close();
         await web.close();
+        await app.close();
+      }
+    });
+  });
+}
+
+/**
+ * A thief holding a bound session's refresh token but not its key is refused with nothing written
+ * but a `dpop_key_mismatch` event in the owner's audit log. Without any budget, the thief could
+ * write as many rows as it likes: the owner's log buried (the events that matter pushed off its
+ * pages) and the table grown without bound. The refusal counts against the address's budget for
+ * bad refresh tokens, checked before the event is written.
+ */
+for (const dialect of DIALECTS) {
+  describe.skipIf(!dialect.available)(`DPoP key-mismatch flood [${dialect.name}]`, () => {
+    it('key-less refreshes of a bound session write a bounded number of audit events', async () => {
+      const server = await startTestServer(dir, {}, dialect.name);
+      const { app } = server;
+      const issuer = server.config.issuer;
+      try {
+        const now = () => Math.floor(server.clock.now() / 1000);
+        const key = await dpopKey('ES256', now);
+        const email = await registerUser(app);
+        const login = await app.inject({
+          method: 'POST',
+          url: '/auth/login',
+          headers: {
+            'token-delivery': 'body',
+            dpop: await key.proof('POST', `${issuer}/auth/login`),
+          },
+          payload: { email, password: PASSWORD },
+        });
+        expect(login.statusCode, login.body).toBe(200);
+        const { refreshToken, accessToken } = login.json() as {
+          refreshToken: string;
+          accessToken: string;
+        };
+        const thief = await dpopKey('ES256', now);
+        const codes: number[] = [];
+        for (let i = 0; i < 80; i += 1) {
+          const response = await app.inject({
+            method: 'POST',
+            url: '/auth/refresh',
+            headers: {
+              'token-delivery': 'body',
+              // Half without a proof, half with the thief's own key.
+              ...(i % 2 === 1 && { dpop: await thief.proof('POST', `${issuer}/auth/refresh`) }),
+            },
+            payload: { refreshToken },
+          });
+          codes.push(response.statusCode);
+        }
+        expect(codes).toContain(429);
+        const events = await app.inject({
+          method: 'GET',
+          url: '/auth/events?limit=100',
+          headers: {
+            authorization: `DPoP ${accessToken}`,
+            dpop: await key.proof('GET', `${issuer}/auth/events`, { accessToken }),
+          },
+        });
+        expect(events.statusCode, events.body).toBe(200);
+        const mismatches = (events.json().events as { type: string }[]).filter(
+          (e) => e.type === 'dpop_key_mismatch',
+        );
+        expect(mismatches.length).toBeGreaterThan(0);
+        expect(mismatches.length).toBeLessThanOrEqual(60);
+        // The owner, with the key, still refreshes: the thief spent its own address's budget only
+        // on another address (here the same one, so the owner waits out the window like the thief).
+        server.clock.advance(61_000);
+        const owner = await app.inject({
+          method: 'POST',
+          url: '/auth/refresh',
+          headers: {
+            'token-delivery': 'body',
+            dpop: await key.proof('POST', `${issuer}/auth/refresh`),
+          },
+          payload: { refreshToken },
+        });
+        expect(owner.statusCode, owner.body).toBe(200);
+      } finally {
         await app.close();
       }
     });

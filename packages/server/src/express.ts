@@ -107,6 +107,9 @@ function withoutLength(headers: RequestLike['headers']): Record<string, string |
  */
 export interface SessionRequest {
   headers: SessionHeaders;
+  /** What a DPoP proof names (issue 18): the method and Express's full URL, mount path included. */
+  method?: string;
+  originalUrl?: string;
   rotor?: SessionPrincipal;
   session?: unknown;
   user?: unknown;
@@ -132,7 +135,11 @@ export function requireSession(source: Rotor | Pick<RotorRouter, 'rotor'>) {
   // A router is a function carrying its engine; an engine has `authenticate` of its own.
   const rotor = 'authenticate' in source ? source : source.rotor;
   return (request: SessionRequest, response: ResponseLike, next: Next): void => {
-    principalFromHeaders(rotor, request.headers).then(
+    const target =
+      request.method !== undefined && request.originalUrl !== undefined
+        ? { method: request.method, url: request.originalUrl }
+        : undefined;
+    principalFromHeaders(rotor, request.headers, target).then(
       (principal) => {
         request.rotor = principal;
         // express-session's `req.session` (its touch() runs at the end of the response) and

@@ -161,7 +161,9 @@ export function createDpopProofCheck(options: DpopProofCheckOptions): DpopProofC
     const jkt = await calculateJwkThumbprint(jwk as JWK, 'sha256');
     // Keyed by the key too: nobody but the key's holder can use up (or pre-claim) its jtis.
     const replayKey = createHash('sha256').update(`${jkt}.${jti}`).digest('base64url');
-    if (!(await options.replay.claim(replayKey, Math.ceil(iat + maxAge + tolerance)))) {
+    // Kept past the last instant the proof is accepted (`iat + maxAge + tolerance`, inclusive):
+    // a store that counts a record expired at that instant would take a replay made in it.
+    if (!(await options.replay.claim(replayKey, Math.floor(iat + maxAge + tolerance) + 1))) {
       throw invalidProof('This DPoP proof was used before; make a new one for every request.');
     }
     return { jkt, jwk: jwk as JWK, jti, iat };

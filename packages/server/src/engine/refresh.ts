@@ -28,6 +28,7 @@ export async function refresh(ctx: EngineContext, input: RefreshInput): Promise<
   const { limits, audit } = ctx;
   let issued: Awaited<ReturnType<typeof rotateRefreshToken>>;
   let evaluated: { claims: Record<string, unknown> | undefined } | undefined;
+  let addressCounted = false;
   try {
     issued = await rotateRefreshToken(ctx.sessions, {
       ...input,
@@ -56,9 +57,13 @@ export async function refresh(ctx: EngineContext, input: RefreshInput): Promise<
         );
       },
       requireBinding: ctx.policy.requireDpop,
-      // The only write of that refusal: the owner sees that someone else holds the token.
-      keyMismatch: (tx, session) =>
-        audit.record(
+      // The only write of that refusal: the owner sees that someone else holds the token. Counted
+      // per address first, like an unknown token (issue 18): a thief without the key cannot fill
+      // the owner's audit log, and the owner's own per-session budget is not touched.
+      keyMismatch: async (tx, session) => {
+        addressCounted = true;
+        await limits.local.reserve(limits.rules.refreshAddress, limitAddress(input.ip));
+        await audit.record(
           {
             type: 'dpop_key_mismatch',
             userId: session.user_id,
@@ -67,7 +72,8 @@ export async function refresh(ctx: EngineContext, input: RefreshInput): Promise<
             userAgent: input.userAgent,
           },
           tx,
-        ),
+        );
+      },
       // In the transaction that revokes the session: no revocation without its record.
       reused: (tx, session) =>
         audit.record(
@@ -82,7 +88,7 @@ export async function refresh(ctx: EngineContext, input: RefreshInput): Promise<
         ),
     });
   } catch (error) {
-    if (error instanceof RotorError && error.code === 'invalid_token') {
+    if (error instanceof RotorError && error.code === 'invalid_token' && !addressCounted) {
       // Only look-ups of unknown tokens count per address (issue 13, item 7): a client behind
       // a guessing neighbour still refreshes its own, valid token.
       await limits.local.reserve(limits.rules.refreshAddress, limitAddress(input.ip));

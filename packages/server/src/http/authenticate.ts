@@ -75,15 +75,30 @@ export async function authenticateRequest(
   const principal = rotor.authenticateFromCache(token) ?? (await rotor.authenticate(token));
   const jkt = principal.claims.cnf?.jkt;
   if (jkt !== undefined || dpopToken !== undefined) {
-    await checkBinding(rotor, request, token, jkt, dpopToken !== undefined);
+    await checkBinding(
+      rotor,
+      () => ({
+        proof: proofHeaderOf(request),
+        method: request.method,
+        urls: requestUrls(request, rotor.config.issuer),
+      }),
+      token,
+      jkt,
+      dpopToken !== undefined,
+    );
   }
   return principal;
 }
 
-/** RFC 9449 §7.1: the scheme matches the token's binding, and the proof is by the bound key. */
-async function checkBinding(
+/**
+ * RFC 9449 §7.1: the scheme matches the token's binding, and the proof is by the bound key.
+ * `target` gives the request's proof and what it is checked against; undefined where the request
+ * is not known (headers only): a bound token is then refused, as no proof can be checked.
+ */
+export async function checkBinding(
   rotor: Rotor,
-  request: FastifyRequest,
+  target:
+    (() => { proof: string | undefined; method: string; urls: readonly string[] }) | undefined,
   token: string,
   jkt: string | undefined,
   asDpop: boolean,
@@ -109,11 +124,15 @@ async function checkBinding(
       scheme: 'DPoP',
     });
   }
-  const proof = await rotor.dpop.check(proofHeaderOf(request), {
-    method: request.method,
-    urls: requestUrls(request, rotor.config.issuer),
-    accessToken: token,
-  });
+  if (target === undefined) {
+    throw new RotorError(
+      'invalid_token',
+      'This access token is bound to a key; a session read from headers alone cannot check its proof.',
+      { scheme: 'DPoP' },
+    );
+  }
+  const { proof: header, method, urls } = target();
+  const proof = await rotor.dpop.check(header, { method, urls, accessToken: token });
   if (proof === undefined) {
     throw new RotorError('invalid_dpop_proof', 'A DPoP-bound token needs a DPoP proof header.');
   }

@@ -30,7 +30,7 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
  * The request's single `DPoP` header (RFC 9449 §4.3 step 1: exactly one); undefined without one.
  * Node joins repeated headers it does not know with a comma, which no compact JWS contains.
  */
-export function proofHeaderOf(request: FastifyRequest): string | undefined {
+export function proofHeaderOf(request: Pick<FastifyRequest, 'headers'>): string | undefined {
   const header = request.headers.dpop;
   if (header === undefined) return undefined;
   if (typeof header !== 'string' || header.includes(',')) {

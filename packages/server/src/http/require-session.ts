@@ -5,8 +5,9 @@ import type { AccessTokenClaims } from '../tokens/access-token.js';
 import { RotorError } from '../errors.js';
 import type { Principal, Rotor } from '../rotor.js';
 import type { SessionRow, UserRow } from '../store/store.js';
-import { bearerTokenOf } from './authenticate.js';
+import { bearerTokenOf, checkBinding, dpopTokenOf } from './authenticate.js';
 import { assertSameOrigin } from './csrf.js';
+import { proofHeaderOf } from './dpop.js';
 import { ACCESS_COOKIE, assertNoRepeatedRotorCookie } from './delivery.js';
 import { sendError, toRotorError } from './error-handler.js';
 
@@ -40,7 +41,20 @@ declare module 'fastify' {
 export type SessionHeaders = Pick<
   IncomingHttpHeaders,
   'authorization' | 'cookie' | 'origin' | 'sec-fetch-site'
->;
+> & {
+  /** The request's DPoP proof (issue 18), for a token bound to a key. */
+  dpop?: string | string[] | undefined;
+};
+
+/**
+ * The request a session is read for: its method and its URL as the server saw it (path and query,
+ * with the application's mount path), what a DPoP proof names (`htm`, `htu` under the issuer's
+ * origin). Without it a DPoP-bound token is refused, since its proof cannot be checked.
+ */
+export interface SessionTarget {
+  method: string;
+  url: string;
+}
 
 /**
  * The caller of a request made to an application's own route: its access token (`Authorization:
@@ -55,9 +69,50 @@ export type SessionHeaders = Pick<
 export async function principalFromHeaders(
   rotor: Rotor,
   headers: SessionHeaders,
+  target?: SessionTarget,
 ): Promise<SessionPrincipal> {
-  const token = accessTokenFromHeaders(rotor, headers);
-  return forApplication(rotor.authenticateFromCache(token) ?? (await rotor.authenticate(token)));
+  return forApplication(await authenticateHeaders(rotor, headers, target));
+}
+
+/**
+ * The caller of `headers`' access token. A token bound to a DPoP key (issue 18) is accepted only
+ * as `Authorization: DPoP` with a proof by that key for `target` and this token, as on Rotor's own
+ * routes: copied without the key (as Bearer, in the cookie) it opens no application route either.
+ */
+async function authenticateHeaders(
+  rotor: Rotor,
+  headers: SessionHeaders,
+  target: SessionTarget | undefined,
+): Promise<Principal> {
+  const { token, asDpop } = accessTokenFromHeaders(rotor, headers);
+  const principal = rotor.authenticateFromCache(token) ?? (await rotor.authenticate(token));
+  const jkt = principal.claims.cnf?.jkt;
+  if (jkt !== undefined || asDpop) {
+    await checkBinding(
+      rotor,
+      target && (() => proofTarget(rotor, headers, target)),
+      token,
+      jkt,
+      asDpop,
+    );
+  }
+  return principal;
+}
+
+/** The proof of `headers` and what it must name: the request's path under the issuer's origin. */
+function proofTarget(rotor: Rotor, headers: SessionHeaders, target: SessionTarget) {
+  let origin: string | undefined;
+  try {
+    origin = new URL(rotor.config.issuer).origin;
+  } catch {
+    origin = undefined;
+  }
+  const path = target.url.split('?')[0]!;
+  return {
+    proof: proofHeaderOf({ headers }),
+    method: target.method,
+    urls: origin === undefined ? [] : [`${origin}${path}`],
+  };
 }
 
 /** The principal without the user's password hash and session epoch (Rotor's own business). */
@@ -77,9 +132,14 @@ function forApplication({ claims, session, user }: Principal): SessionPrincipal 
  * which must pass Rotor's CSRF rule (checked before the token is looked at).
  * @throws RotorError `missing_token`, `invalid_token` (`Bearer` without a token), `csrf_rejected`
  */
-function accessTokenFromHeaders(rotor: Rotor, headers: SessionHeaders): string {
+function accessTokenFromHeaders(
+  rotor: Rotor,
+  headers: SessionHeaders,
+): { token: string; asDpop: boolean } {
+  const dpop = dpopTokenOf(headers.authorization);
+  if (dpop !== undefined) return { token: dpop, asDpop: true };
   const bearer = bearerTokenOf(headers.authorization);
-  if (bearer !== undefined) return bearer;
+  if (bearer !== undefined) return { token: bearer, asDpop: false };
   const cookie =
     headers.cookie !== undefined && headers.cookie.includes(ACCESS_COOKIE)
       ? fastifyCookie.parse(headers.cookie)[ACCESS_COOKIE]
@@ -88,7 +148,7 @@ function accessTokenFromHeaders(rotor: Rotor, headers: SessionHeaders): string {
   // Cookie tossing (a sibling subdomain's cookie sent first): refused as on Rotor's own routes.
   assertNoRepeatedRotorCookie(headers.cookie!);
   assertSameOrigin({ headers }, rotor.config.allowedOrigins);
-  return cookie;
+  return { token: cookie, asDpop: false };
 }
 
 /**
@@ -118,8 +178,10 @@ export function requireSessionHandler(rotor: Rotor) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     try {
       // Both caches answering (the common case): the check costs no promise beyond this hook's.
-      const token = accessTokenFromHeaders(rotor, request.headers);
-      const principal = rotor.authenticateFromCache(token) ?? (await rotor.authenticate(token));
+      const principal = await authenticateHeaders(rotor, request.headers, {
+        method: request.method,
+        url: request.url,
+      });
       request.rotor = principal;
       // @fastify/session's request.session is its own (written over, its store would save
       // Rotor's row): beside it, Rotor's caller is on request.rotor only.

@@ -47,7 +47,12 @@ export function createDpop(options: {
 }): Dpop {
   const { config, clock, store, redis } = options;
   const replay: DpopReplayStore = redis
-    ? { claim: (key, expiresAt) => redis.claimOnce(key, expiresAt * 1000 - clock.now()) }
+    ? {
+        // The TTL is measured on this instance's clock: a window more, so an instance whose clock
+        // lags this one's by up to a minute still finds the jti (the database store has one clock).
+        claim: (key, expiresAt) =>
+          redis.claimOnce(key, expiresAt * 1000 - clock.now() + DPOP_MAX_AGE_SECONDS * 1000),
+      }
     : { claim: (key, expiresAt) => store.claimDpopProof(key, expiresAt * 1000, clock.now()) };
   const nonces = config.nonce ? statelessNonces(options.secret, clock) : undefined;
   const check = createDpopProofCheck({

@@ -456,3 +456,37 @@ describe('Express: requireSession beside express-session and passport', () => {
     }
   });
 });
+
+describe('Fastify: app.requireSession', () => {
+  it('never hands out the password hash or the session epoch, on request.user or request.rotor', async () => {
+    const app = Fastify({ logger: false });
+    await app.register(rotorPlugin, { config: await testConfig(dir, ENV), prefix: '/rotor' });
+    app.get('/api/keys', { preHandler: app.requireSession }, async (request) => ({
+      userKeys: Object.keys(request.user ?? {}).sort(),
+      rotorUserKeys: Object.keys(request.rotor?.user ?? {}).sort(),
+    }));
+    try {
+      const email = `fastify-keys${++counter}@example.com`;
+      await app.inject({
+        method: 'POST',
+        url: '/rotor/auth/register',
+        payload: { email, password: PASSWORD },
+      });
+      const login = await app.inject({
+        method: 'POST',
+        url: '/rotor/auth/login',
+        headers: { 'token-delivery': 'body' },
+        payload: { email, password: PASSWORD },
+      });
+      const { accessToken } = login.json() as { accessToken: string };
+      const answer = await app.inject({
+        url: '/api/keys',
+        headers: { authorization: `Bearer ${accessToken}` },
+      });
+      const keys = ['created_at', 'email', 'email_verified_at', 'id', 'name'];
+      expect(answer.json()).toEqual({ userKeys: keys, rotorUserKeys: keys });
+    } finally {
+      await app.close();
+    }
+  });
+});

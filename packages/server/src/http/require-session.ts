@@ -178,10 +178,13 @@ export function requireSessionHandler(rotor: Rotor) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     try {
       // Both caches answering (the common case): the check costs no promise beyond this hook's.
-      const principal = await authenticateHeaders(rotor, request.headers, {
-        method: request.method,
-        url: request.url,
-      });
+      // Without the password hash and session epoch, as the types and the Express handler promise.
+      const principal = forApplication(
+        await authenticateHeaders(rotor, request.headers, {
+          method: request.method,
+          url: request.url,
+        }),
+      );
       request.rotor = principal;
       // @fastify/session's request.session is its own (written over, its store would save
       // Rotor's row): beside it, Rotor's caller is on request.rotor only.

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pinned, startNodeServer, startRotor } from './lib/processes.js';
+import { pinned, startNodeServer, startRotor, WARN_LIMITS_OFF } from './lib/processes.js';
 import { median, spreadOf } from './lib/stats.js';
 import { signInUsers } from './lib/users.js';
 
@@ -95,20 +95,27 @@ export async function benchHttpRoute({
     // Each process measures its routes after a warm-up (JIT, caches). A fresh process per round,
     // because one process's speed is not another's: on Node 20 a Rotor process settles, at random,
     // into a fast or a slow state (see docs/benchmarks.md, row 2), so the rounds sample both.
+    const WARN = ', logs at warn, limits off';
     const processes = [
       { start: () => startNodeServer(BARE, [], { BARE_BODY: body }), routes: [[LIMIT, sqlite]] },
-      ...Object.entries(databases).map(([name, url]) => ({
-        start: () => startRotor(url),
-        // What the server costs before any token is looked at: the per-request features API.md
-        // asks of every route (security headers, request id, CORS, cookies, logging, metrics).
-        routes:
-          name === sqlite
-            ? [
-                [BASELINE, sqlite, '/healthz'],
-                [name, name],
-              ]
-            : [[name, name]],
-      })),
+      // Rotor at its defaults, then beside it at `warn` with limits off (the cost of the logs).
+      ...Object.entries(databases).flatMap(([name, url]) =>
+        [
+          ['', {}],
+          [WARN, WARN_LIMITS_OFF],
+        ].map(([suffix, env]) => ({
+          start: () => startRotor(url, env),
+          // What the server costs before any token is looked at: the per-request features API.md
+          // asks of every route (security headers, request id, CORS, cookies, logging, metrics).
+          routes:
+            name === sqlite
+              ? [
+                  [BASELINE + suffix, sqlite, '/healthz'],
+                  [name + suffix, name],
+                ]
+              : [[name + suffix, name]],
+        })),
+      ),
     ];
     const results = {};
     for (const { routes } of processes) for (const [name] of routes) results[name] = [];

@@ -48,7 +48,7 @@ if ([2, 3, 5, 6, 7].some(wanted)) {
     if (HAS_WRK && wanted(2)) {
       const route = await benchHttpRoute({ postgresUrl: postgres?.url });
       printTable(
-        `2. Protected HTTP route, wrk -t1 -c32, 64 tokens, server ${HAS_TASKSET ? 'pinned to one core' : 'unpinned'}; ratio to the bare route`,
+        `2. Protected HTTP route, wrk -t1 -c32, 64 tokens, server ${HAS_TASKSET ? 'pinned to one core' : 'unpinned'}, Rotor at its defaults (request logs at info, limits on) and at warn with limits off; ratio to the bare route`,
         ['candidate', 'req/s', '× bare', 'spread', 'p50 ms', 'p99 ms'],
         route.map((r) => [
           r.name,
@@ -63,22 +63,27 @@ if ([2, 3, 5, 6, 7].some(wanted)) {
     if (wanted(3)) {
       const refresh = await benchRefresh({ postgresUrl: postgres?.url });
       const peerAt = (clients) => refresh.find((r) => r.peer && r.clients === clients)?.perSecond;
+      // Each default line's partner: the same store and concurrency at warn with limits off.
+      const warnOf = (row) =>
+        refresh.find((r) => r.name === `${row.name}, logs at warn, limits off`)?.perSecond;
       printTable(
-        "3. Refresh (rotation in one transaction, new access token signed), server on one core, load from this process; ratio to the peer's session check at the same concurrency",
-        ['candidate', 'per s', '× peer', 'p50 ms', 'p99 ms'],
+        "3. Refresh (rotation in one transaction, new access token signed), server on one core, load from this process, each client a session of its own user and address (fresh sessions as each nears the 30-a-minute limit); ratio to the peer's session check at the same concurrency, and the defaults' ratio to the same line at warn with limits off",
+        ['candidate', 'per s', '× peer', '× warn', 'p50 ms', 'p99 ms', 'sessions'],
         refresh.map((r) => [
           r.name,
           Math.round(r.perSecond),
           (r.perSecond / peerAt(r.clients)).toFixed(2),
+          r.defaults && warnOf(r) ? (r.perSecond / warnOf(r)).toFixed(2) : '',
           r.p50.toFixed(2),
           r.p99.toFixed(2),
+          r.sessionsUsed ?? '',
         ]),
       );
     }
     if (wanted(5)) {
       const scale = await benchScale({ postgresUrl: postgres?.url });
       printTable(
-        '5. Scale: refresh with a thousand vs a million stored sessions (250k users, one live token each), one client; p50 ratio to the small store',
+        '5. Scale: refresh with a thousand vs a million stored sessions (250k users, one live token each), one client, rate limits off (it chains one session); p50 ratio to the small store',
         ['candidate', 'p50 ms', '× small', 'per s', 'MiB per 1M sessions', 'fill s'],
         scale.map((r) => [
           r.name,
@@ -114,7 +119,7 @@ if ([2, 3, 5, 6, 7].some(wanted)) {
         ...(process.env.BENCH_DPOP_ROUNDS && { rounds: Number(process.env.BENCH_DPOP_ROUNDS) }),
       });
       printTable(
-        `7. DPoP proof check (issue 18): GET /auth/me and refresh with a fresh ES256 proof per request vs Bearer, server on one core, load from this process; ratio to Bearer at the same route, store and concurrency. "load CPU": the load process's CPU use, in cores`,
+        `7. DPoP proof check (issue 18): GET /auth/me and refresh with a fresh ES256 proof per request vs Bearer, server on one core, rate limits off (each client chains one session), load from this process; ratio to Bearer at the same route, store and concurrency. "load CPU": the load process's CPU use, in cores`,
         ['candidate', 'per s', '× Bearer', 'p50 ms', 'p99 ms', 'load CPU'],
         dpop.map((r) => [
           r.name,

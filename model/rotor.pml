@@ -37,6 +37,10 @@
 #define FIX_SQLITE_ONE_PROCESS 1 /* 7. one server process per SQLite file */
 #endif
 /* ---- DPoP (issue 18): the rules of a session bound to a key at sign-in (SCENARIO DPOP). ---- */
+#ifndef FIX_STATEMENT_LOCK
+#define FIX_STATEMENT_LOCK 1     /* issue 19: the one-statement refresh locks the session's row first
+                                    (select ... for update), as findTokenWithSession does */
+#endif
 #ifndef FIX_DPOP_KEY_FIRST
 #define FIX_DPOP_KEY_FIRST 1     /* the key check right after the revocation check, before anything
                                     else; 0: only on the path of a live, never-rotated token */
@@ -60,6 +64,19 @@
                       token at any later time; an attacker has a copy of the token, not the key */
 #ifndef SCENARIO
 #define SCENARIO HONEST
+#endif
+/* Issue 19: on PostgreSQL a refresh may first be tried as one statement (migration 0013's
+ * function; rotate-refresh-token.ts, rotateInOneStatement), when the instance knows the token's
+ * session. It either rotates a live token or writes nothing, and the transaction follows. 0: every
+ * refresh takes the transaction (the model before issue 19). */
+#ifndef ONE_STATEMENT
+#define ONE_STATEMENT 1
+#endif
+/* The statement's key check (v_session.dpop_jkt = p_dpop_jkt): only the DPoP scenario binds. */
+#if SCENARIO == DPOP
+#define STATEMENT_KEY_OK hasKey
+#else
+#define STATEMENT_KEY_OK true
 #endif
 #ifndef SQLITE
 #define SQLITE 0   /* 1: SQLite, transactions of one process are serial */
@@ -228,6 +245,44 @@ inline begin() {
  */
 inline rotateRefreshToken() {
   out = 0; won = false; pendRev = false; pendEv = false; lost = false;
+#if ONE_STATEMENT && !SQLITE
+  /* rotateInOneStatement: the model lets any request try it (an instance knows the session of
+   * every token it issued; the choice of which requests do is the model's). One call, its own
+   * transaction, its statements in this order: */
+  if
+  :: skip ->
+    /* select * from sessions where id = $session for update */
+#if FIX_STATEMENT_LOCK
+    if :: atomic { LOCK_SESSION; sRev = revoked } CRASH fi;
+#else
+    if :: atomic { sRev = revoked } CRASH fi;
+#endif
+    /* v_now := clock_timestamp(), after the lock */
+    if :: atomic { myNow = now; myNowReal = now; busyTx++; timed = true } CRASH fi;
+    /* select * from user_tokens where token_hash = $token: a statement of a plpgsql function
+     * sees what committed before it began, so after the lock, not at the call's start */
+    if :: atomic { tEx = exists[tok]; tRot = rotAt[tok]; arrRot = tRot; arrival = now } CRASH fi;
+    if
+    :: tEx && !sRev && tRot == NONE && STATEMENT_KEY_OK ->
+      /* update user_tokens set rotated_at ... where token_hash = $token and rotated_at is null */
+      if
+      :: atomic { LOCK_TOKEN(tok) ->
+           if
+           :: rotAt[tok] == NONE -> tokLock[tok] = me; won = true; rotReal[tok] = myNowReal
+           :: else -> won = false
+           fi }
+      CRASH
+      fi;
+      /* won: insert the successor, update sessions, return (COMMIT), as the transaction's won
+       * branch; lost (cannot happen while the session's lock is held): return null */
+      if :: won -> goto rotatedCommit :: else fi
+    :: else
+    fi;
+    /* return null: nothing written; the call's transaction ends and the full decision follows */
+    atomic { release(); tEx = false; sRev = false; tRot = 0; arrRot = 0; won = false; myNow = 0; myNowReal = 0 }
+  :: skip
+  fi;
+#endif
   begin();
   if :: out == BUSY -> goto answered :: else fi;
 #if !FIX_ONE_CLOCK
@@ -277,6 +332,7 @@ inline rotateRefreshToken() {
     :: won ->
       /* tx.insertToken(successor) and the event of a moved session: seen by nobody before COMMIT,
        * so they are part of the next step. tx.touchSession: UPDATE sessions (the row lock). */
+rotatedCommit:
       if :: atomic { LOCK_SESSION } CRASH fi;
       /* COMMIT */
       atomic {

@@ -2,7 +2,9 @@
 // generators. Servers are pinned to CPU 0 and load generators to CPU 1 when `taskset` exists, so
 // the server under test gets one core of its own, as in the issue's reference numbers.
 import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { freePort } from '@rotor/testkit';
@@ -18,14 +20,20 @@ export function pinned(cpu, file, args) {
   return HAS_TASKSET ? ['taskset', ['-c', String(cpu), file, ...args]] : [file, args];
 }
 
-/** Starts a Node server script pinned to CPU 0; resolves once `readyPath` answers. */
+/**
+ * Starts a Node server script pinned to CPU 0; resolves once `readyPath` answers. Its stdout (the
+ * request logs) goes to a file, as `npm start > rotor.log` would, deleted when it stops.
+ */
 export async function startNodeServer(script, args, env, readyPath = '/healthz') {
   const port = await freePort();
   const [command, argv] = pinned(0, process.execPath, [script, ...args]);
+  const logDir = mkdtempSync(join(tmpdir(), 'rotor-bench-log-'));
+  const logFd = openSync(join(logDir, 'stdout.log'), 'w');
   const child = spawn(command, argv, {
     env: { ...process.env, ...env, PORT: String(port), ROTOR_PORT: String(port) },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', logFd, 'pipe'],
   });
+  closeSync(logFd);
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
   const kill = () => child.kill('SIGKILL');
@@ -45,24 +53,35 @@ export async function startNodeServer(script, args, env, readyPath = '/healthz')
   return {
     url,
     pid: child.pid,
+    /** Bytes the server wrote to stdout so far (its request logs). */
+    logBytes() {
+      return statSync(join(logDir, 'stdout.log')).size;
+    },
     async stop() {
       process.removeListener('exit', kill);
       child.kill('SIGTERM');
       if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
+      rmSync(logDir, { recursive: true, force: true });
     },
   };
 }
 
-/** The environment Rotor runs with in the benches, on `databaseUrl`: request logs off. */
+/**
+ * What a row changes of Rotor's defaults to show what they cost: request logs at `warn` (none
+ * written for answered requests) and the rate limits off. Every row runs at the defaults unless it
+ * says otherwise (issue 19).
+ */
+export const WARN_LIMITS_OFF = { ROTOR_LOG_LEVEL: 'warn', ROTOR_RATE_LIMIT: 'off' };
+
+/**
+ * The environment Rotor runs with in the benches, on `databaseUrl`: its defaults (request logs at
+ * `info`, rate limits on), the pruning job off and a fixed issuer.
+ */
 export function rotorEnv(databaseUrl, env = {}) {
   return {
     ROTOR_HOST: '127.0.0.1',
     ROTOR_DATABASE_URL: databaseUrl,
-    ROTOR_LOG_LEVEL: 'warn',
     ROTOR_PRUNE_INTERVAL: '0',
-    // The benches sign up hundreds of users from one address and refresh each session many times
-    // a second: the rate limits would answer 429, as they should to such a client.
-    ROTOR_RATE_LIMIT: 'off',
     // A fixed issuer (by default it is the server's own URL, whose port changes), so tokens stay
     // valid when a bench restarts the server on the same database.
     ROTOR_ISSUER: 'http://rotor.bench',
@@ -70,7 +89,7 @@ export function rotorEnv(databaseUrl, env = {}) {
   };
 }
 
-/** `rotor serve` on `databaseUrl`, request logs off (the bare route has none either). */
+/** `rotor serve` on `databaseUrl` at its defaults, `env` changing some. */
 export function startRotor(databaseUrl, env = {}) {
   return startNodeServer(ROTOR_BIN, ['serve'], rotorEnv(databaseUrl, env));
 }

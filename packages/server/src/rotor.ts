@@ -1,4 +1,5 @@
 import type { AccountContext } from './accounts/accounts.js';
+import { IssuedRefreshTokens } from './sessions/issued-refresh-tokens.js';
 import { normalizeEmail } from './accounts/email.js';
 import { AuditLog } from './audit/audit-log.js';
 import type { Clock } from './clock.js';
@@ -360,6 +361,8 @@ function assemble(
     decisionTime: injectedClock
       ? async () => clock.now()
       : async (tx) => (await tx.databaseNow()) ?? clock.now(),
+    statementTime: injectedClock ? () => clock.now() : () => undefined,
+    issued: new IssuedRefreshTokens(),
     policy: sessionPolicy,
   };
   const accounts: AccountContext = { store, clock, passwords: new PasswordHasher() };

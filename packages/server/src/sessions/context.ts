@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Store } from '../store/store.js';
+import type { IssuedRefreshTokens } from './issued-refresh-tokens.js';
 
 /** The session lifetimes, in seconds (API.md, "Configuration"). */
 export interface SessionPolicy {
@@ -27,6 +28,17 @@ export interface SessionContext {
    * item 2); else `clock`. Read inside the decision's transaction, after its lock.
    */
   decisionTime(tx: Store): Promise<number>;
+  /**
+   * The decision's time for a decision made in one statement (`Store.rotateLiveRefreshToken`):
+   * undefined for the database's own clock, read by the statement after its lock; an injected
+   * clock's time otherwise (tests and simulations run on one time).
+   */
+  statementTime?(): number | undefined;
+  /**
+   * The sessions of the refresh tokens this process issued (issued-refresh-tokens.ts); without it
+   * every refresh decides in a transaction.
+   */
+  issued?: IssuedRefreshTokens;
 }
 
 /** Where a request comes from; kept on the session so the user can tell their devices apart. */

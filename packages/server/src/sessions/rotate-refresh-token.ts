@@ -53,7 +53,7 @@ export async function rotateRefreshToken(
      * written (the per-session rate limit). Racers count: each gets a new access token, so replays
      * inside the window must not escape the budget (issue 13, item 8).
      */
-    admit?: ((session: SessionRow) => Promise<void>) | undefined;
+    admit?: ((sessionId: string) => Promise<Admission | void>) | undefined;
     /**
      * Judges the session's stored delivery before anything is written, for a live token and a
      * grace-window racer alike (both are handed the session's next tokens); throwing refuses the
@@ -65,6 +65,12 @@ export async function rotateRefreshToken(
      * (the audit event commits with it; a throw rolls the rotation back).
      */
     rotated?: ((tx: Store, session: SessionRow, user: UserRow) => Promise<void>) | undefined;
+    /**
+     * `rotated` does nothing when the session did not move (same address and user agent): the
+     * rotation may then be made in one statement, without a transaction for `rotated` to run in
+     * (`rotateInOneStatement`). False or unset: always the transaction.
+     */
+    rotatedOnlyOnMove?: boolean | undefined;
     /** Runs in the transaction that revokes the session for re-use (its audit event). */
     reused?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
     /**
@@ -79,8 +85,17 @@ export async function rotateRefreshToken(
   if (!isRefreshTokenShape(input.refreshToken)) {
     throw new RotorError('invalid_token', 'The refresh token is not valid.');
   }
-  const decision = await ctx.store.transaction((tx) => decide(ctx, tx, input.refreshToken, input));
+  const presentedHash = hashRefreshToken(input.refreshToken);
+  const successor = deriveSuccessor(ctx.hmacKey, input.refreshToken);
+  const successorHash = hashRefreshToken(successor);
+  const fast = await rotateInOneStatement(ctx, presentedHash, successor, successorHash, input);
+  if (fast) return fast;
+  const decision = await ctx.store.transaction((tx) =>
+    decide(ctx, tx, { presentedHash, successor, successorHash }, input),
+  );
   if (!decision.ok) throw decision.error;
+  // The successor's session, for the next refresh's one statement (issued-refresh-tokens.ts).
+  if (decision.rotated) ctx.issued?.remember(successorHash, decision.session.id);
   return {
     session: decision.session,
     user: decision.user,
@@ -90,14 +105,101 @@ export async function rotateRefreshToken(
   };
 }
 
+/** What {@link rotateRefreshToken}'s `admit` may return: the attempt, to give back if unused. */
+export interface Admission {
+  release(): Promise<void>;
+}
+
+/** The stored deliveries a session may have (`split` or `cookies`; `body` is never stored). */
+const STORED_DELIVERIES = ['split', 'cookies'] as const;
+
+/**
+ * The common refresh in one round trip on PostgreSQL (issue 19): a live token whose session this
+ * process knows (`ctx.issued`: it issued the token), admitted against the session's budget first,
+ * then decided and written by one statement (`Store.rotateLiveRefreshToken`) under the same rules
+ * and lock as {@link decide}. Undefined when the store has no such statement (SQLite), the session
+ * is not known here, `rotated` needs a transaction, or the statement found anything but the common
+ * case (it then wrote nothing): the caller decides in a transaction, which tells those cases apart.
+ * The admission is given back on a fallback, so the full decision counts the attempt once.
+ */
+async function rotateInOneStatement(
+  ctx: SessionContext,
+  presentedHash: string,
+  successor: string,
+  successorHash: string,
+  input: Parameters<typeof rotateRefreshToken>[1],
+): Promise<(IssuedSession & { rotated: boolean; user: UserRow }) | undefined> {
+  const store = ctx.store;
+  if (store.rotateLiveRefreshToken === undefined) return undefined;
+  if (input.rotated !== undefined && !input.rotatedOnlyOnMove) return undefined;
+  const issued = ctx.issued;
+  const sessionId = issued?.sessionOf(presentedHash);
+  if (issued === undefined || sessionId === undefined) return undefined;
+  // The stored deliveries the Token-Delivery rule lets this request be answered for, asked of the
+  // rule itself; after the rotation it is asked once more with the one stored (it records it).
+  const check = input.checkDelivery;
+  const deliveries = STORED_DELIVERIES.filter((stored) => {
+    if (check === undefined) return true;
+    try {
+      check(stored);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  const admission = await input.admit?.(sessionId);
+  issued.forget(presentedHash);
+  let rotation;
+  try {
+    rotation = await store.rotateLiveRefreshToken({
+      tokenHash: presentedHash,
+      sessionId,
+      successorHash,
+      now: ctx.statementTime?.(),
+      refreshTtlMs: ctx.policy.refreshTtl * 1000,
+      clientId: input.clientId ?? null,
+      dpopJkt: input.dpopJkt ?? null,
+      requireBinding: input.requireBinding ?? false,
+      deliveries,
+      delivery: input.delivery && input.delivery !== 'body' ? input.delivery : null,
+      ip: input.ip,
+      userAgent: input.userAgent,
+    });
+  } catch (error) {
+    await admission?.release();
+    throw error;
+  }
+  if (rotation === undefined) {
+    await admission?.release();
+    return undefined;
+  }
+  const { session, user, refreshExpiresAt } = rotation;
+  check?.(session.delivery);
+  issued.remember(successorHash, session.id);
+  return {
+    session: {
+      ...session,
+      last_used_at: rotation.now,
+      idle_expires_at: refreshExpiresAt,
+      ip: input.ip,
+      user_agent: input.userAgent,
+      delivery: input.delivery && input.delivery !== 'body' ? input.delivery : session.delivery,
+    },
+    user,
+    refreshToken: successor,
+    refreshExpiresAtMs: refreshExpiresAt,
+    rotated: true,
+  };
+}
+
 async function decide(
   ctx: SessionContext,
   tx: Store,
-  presented: string,
+  hashes: { presentedHash: string; successor: string; successorHash: string },
   input: {
     delivery?: Delivery | undefined;
     clientId?: string | undefined;
-    admit?: ((session: SessionRow) => Promise<void>) | undefined;
+    admit?: ((sessionId: string) => Promise<Admission | void>) | undefined;
     checkDelivery?: ((stored: string) => void) | undefined;
     rotated?: ((tx: Store, session: SessionRow, user: UserRow) => Promise<void>) | undefined;
     reused?: ((tx: Store, session: SessionRow) => Promise<void>) | undefined;
@@ -105,9 +207,7 @@ async function decide(
     requireBinding?: boolean | undefined;
   } & ClientInfo,
 ): Promise<Decision> {
-  const presentedHash = hashRefreshToken(presented);
-  const successor = deriveSuccessor(ctx.hmacKey, presented);
-  const successorHash = hashRefreshToken(successor);
+  const { presentedHash, successor, successorHash } = hashes;
   // Token, session and user in one read that locks the session's row: on PostgreSQL every
   // statement is a round trip. Only when one of them is missing are they read apart, to tell an
   // unknown token from a deleted account.
@@ -169,7 +269,7 @@ async function decide(
   input.checkDelivery?.(session.delivery);
 
   if (token.rotated_at === null) {
-    await input.admit?.(session);
+    await input.admit?.(session.id);
     if (await tx.markTokenRotated(token.token_hash, now, successorHash)) {
       const refreshExpiresAt = Math.min(
         now + ctx.policy.refreshTtl * 1000,
@@ -208,7 +308,7 @@ async function decide(
 
   const tip = await liveTipInGrace(ctx, tx, token, successor, now);
   if (tip) {
-    await input.admit?.(session);
+    await input.admit?.(session.id);
     return {
       ok: true,
       session,
@@ -223,7 +323,7 @@ async function decide(
   // response that never arrived, however late: it gets that same successor, and nothing changes.
   const retry = session.dpop_jkt !== null && (await unusedSuccessor(tx, token, successorHash, now));
   if (retry) {
-    await input.admit?.(session);
+    await input.admit?.(session.id);
     return {
       ok: true,
       session,

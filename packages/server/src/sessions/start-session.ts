@@ -38,6 +38,7 @@ export async function startSession(
   const maxExpiresAt = ctx.policy.sessionMaxAge > 0 ? now + ctx.policy.sessionMaxAge * 1000 : null;
   const refreshExpiresAt = Math.min(now + ctx.policy.refreshTtl * 1000, maxExpiresAt ?? Infinity);
   const refreshToken = generateRefreshToken();
+  const refreshTokenHash = hashRefreshToken(refreshToken);
   const session: SessionRow = {
     id: newId(),
     user_id: input.user.id,
@@ -76,7 +77,7 @@ export async function startSession(
     await tx.insertToken({
       session_id: session.id,
       type: 'refresh',
-      token_hash: hashRefreshToken(refreshToken),
+      token_hash: refreshTokenHash,
       created_at: now,
       expires_at: refreshExpiresAt,
       rotated_at: null,
@@ -84,5 +85,7 @@ export async function startSession(
     });
     await input.started?.(tx, session, evicted);
   });
+  // Its first refresh can then be made in one statement (rotate-refresh-token.ts).
+  ctx.issued?.remember(refreshTokenHash, session.id);
   return { session, refreshToken, refreshExpiresAtMs: refreshExpiresAt };
 }

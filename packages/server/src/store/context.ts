@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { SessionStateListener } from './changes.js';
+import type { RotorNames } from './naming.js';
 import type { Database } from './schema.js';
 
 /** A change to report to the session-state listeners (see `changes.ts`). */
@@ -14,6 +15,8 @@ export interface StoreContext {
   readonly db: Kysely<Database>;
   /** PostgreSQL (row locks, its own clock) rather than SQLite. */
   readonly postgres: boolean;
+  /** Where Rotor's tables and functions are (schema, prefix), for names raw SQL cannot infer. */
+  readonly names: RotorNames;
   /** Tells every listener now, and again after the transaction if there is one. */
   changed(change: Change): void;
 }

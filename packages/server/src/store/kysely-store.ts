@@ -74,6 +74,7 @@ export class KyselyStore extends Concepts implements Store {
     const context: StoreContext = {
       db,
       postgres: isPostgres(db as Kysely<unknown>),
+      names: this.#names,
       changed: (change) => this.#changed(change),
     };
     Object.assign(

@@ -14,6 +14,8 @@ function rotorMigrations(names: RotorNames): Record<string, Migration> {
   // The trigger functions of migrations 0003 and 0006: schema-level objects, named like tables.
   const changed = names.object('rotor_session_state_changed');
   const keysChanged = names.object('rotor_signing_keys_changed');
+  // The one-statement refresh of migration 0013 (tokens.ts, `rotateLiveRefreshToken`).
+  const rotateLive = names.object(ROTATE_LIVE_REFRESH_TOKEN);
   return {
     '0001_core': {
       async up(db: Kysely<unknown>) {
@@ -325,8 +327,88 @@ function rotorMigrations(names: RotorNames): Record<string, Migration> {
         await db.schema.alterTable('sessions').dropColumn('dpop_jkt').execute();
       },
     },
+    '0013_refresh_in_one_statement': {
+      // PostgreSQL only (issue 19): the common refresh, a live token of a live session, decided
+      // and written in one call, so one round trip instead of seven (BEGIN, the locking read, the
+      // clock, the rotation, the successor, the session, COMMIT). The same statements in the same
+      // order as `decide` (rotate-refresh-token.ts), in the call's own transaction: the session's
+      // row locked first, then the database's clock, then the token read after the lock (a
+      // statement of a plpgsql function in READ COMMITTED sees what committed before it began, so
+      // a racer that rotated while this one waited is seen). Anything but the common case returns
+      // null having written nothing, and the caller takes the full transaction, which tells every
+      // other case apart (unknown, ended, bound to another key, in the grace window, re-used).
+      // Times are milliseconds since the epoch; `p_now` is an injected clock's time (tests), null
+      // for the database's clock.
+      async up(db: Kysely<unknown>) {
+        if (!isPostgres(db)) return;
+        const sessions = sql.table('sessions');
+        const users = sql.table('users');
+        const tokens = sql.table('user_tokens');
+        await sql`
+        create or replace function ${rotateLive}(
+          p_token_hash text, p_session_id text, p_successor_hash text, p_now bigint,
+          p_refresh_ttl_ms bigint, p_client_id text, p_dpop_jkt text, p_require_binding boolean,
+          p_deliveries text[], p_delivery text, p_ip text, p_user_agent text
+        ) returns json
+        language plpgsql volatile as $$
+        declare
+          v_session ${sessions}%rowtype;
+          v_user ${users}%rowtype;
+          v_token ${tokens}%rowtype;
+          v_now bigint;
+          v_expires bigint;
+        begin
+          select * into v_session from ${sessions} where id = p_session_id for update;
+          if not found then return null; end if;
+          -- After the lock: a time read before waiting for it would lag behind the holder's writes.
+          v_now := coalesce(p_now, floor(extract(epoch from clock_timestamp()) * 1000)::bigint);
+          select * into v_token from ${tokens} where token_hash = p_token_hash;
+          if not found or v_token.session_id <> p_session_id
+            or v_token.rotated_at is not null or v_token.expires_at <= v_now then
+            return null;
+          end if;
+          if v_session.client_id is distinct from p_client_id
+            or v_session.revoked_at is not null
+            or v_session.idle_expires_at <= v_now
+            or v_session.max_expires_at <= v_now
+            or not (v_session.delivery = any(p_deliveries))
+            -- a move to another address or user agent is recorded (an audit event): the full path
+            or v_session.ip is distinct from p_ip
+            or v_session.user_agent is distinct from p_user_agent then
+            return null;
+          end if;
+          if v_session.dpop_jkt is null then
+            if p_require_binding then return null; end if;
+          elsif p_dpop_jkt is null or v_session.dpop_jkt <> p_dpop_jkt then
+            return null;
+          end if;
+          select * into v_user from ${users} where id = v_session.user_id;
+          if not found then return null; end if;
+          v_expires := least(v_now + p_refresh_ttl_ms, coalesce(v_session.max_expires_at, v_now + p_refresh_ttl_ms));
+          update ${tokens} set rotated_at = v_now, successor_hash = p_successor_hash
+            where token_hash = p_token_hash and rotated_at is null;
+          if not found then return null; end if;
+          insert into ${tokens} (token_hash, session_id, type, created_at, expires_at, rotated_at, successor_hash)
+            values (p_successor_hash, p_session_id, 'refresh', v_now, v_expires, null, null);
+          update ${sessions} set last_used_at = v_now, idle_expires_at = v_expires, ip = p_ip,
+            user_agent = p_user_agent, delivery = coalesce(p_delivery, v_session.delivery)
+            where id = p_session_id;
+          return json_build_object('session', row_to_json(v_session), 'user', row_to_json(v_user),
+            'now', v_now, 'expires_at', v_expires);
+        end $$`.execute(db);
+      },
+      async down(db: Kysely<unknown>) {
+        if (!isPostgres(db)) return;
+        await sql`drop function if exists ${rotateLive}(text, text, text, bigint, bigint, text, text, boolean, text[], text, text, text)`.execute(
+          db,
+        );
+      },
+    },
   };
 }
+
+/** The logical name of migration 0013's function (named like a table: `names.object`). */
+export const ROTATE_LIVE_REFRESH_TOKEN = 'rotor_rotate_live_refresh_token';
 
 export function isPostgres(db: Kysely<unknown>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;

@@ -1,8 +1,43 @@
 import { sql } from 'kysely';
 import type { StoreContext } from './context.js';
-import { sessionWithUserRow, tokenRow } from './rows.js';
+import { ROTATE_LIVE_REFRESH_TOKEN } from './migrations.js';
+import { sessionRow, sessionWithUserRow, tokenRow, userRow } from './rows.js';
 import { sessionsWithUsers } from './sessions.js';
-import type { SessionWithUser, TokenRow } from './store.js';
+import type { SessionRow, SessionWithUser, TokenRow, UserRow } from './store.js';
+
+/** What {@link TokenStore.rotateLiveRefreshToken} is asked to rotate, and under which rules. */
+export interface LiveRotationInput {
+  /** The presented token's hash, the session it was issued to (a hint: checked), its successor's. */
+  tokenHash: string;
+  sessionId: string;
+  successorHash: string;
+  /** The decision's time, ms since the epoch; undefined: the database's clock, read after the lock. */
+  now: number | undefined;
+  /** The successor's idle lifetime in ms (capped by the session's maximum lifetime). */
+  refreshTtlMs: number;
+  /** The OAuth client the session must belong to; null: a session of `/auth`. */
+  clientId: string | null;
+  /** The thumbprint of the request's checked DPoP proof, null without one. */
+  dpopJkt: string | null;
+  /** `ROTOR_DPOP=required`: an unbound session is not rotated here. */
+  requireBinding: boolean;
+  /** The stored deliveries the request may be answered for (the `Token-Delivery` rule). */
+  deliveries: readonly string[];
+  /** The delivery to store from now on; null keeps the session's. */
+  delivery: string | null;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+/** A rotation done by {@link TokenStore.rotateLiveRefreshToken}. */
+export interface LiveRotation {
+  /** The session and its user as they were before the rotation. */
+  session: SessionRow;
+  user: UserRow;
+  /** The decision's time and the successor's expiry, ms since the epoch. */
+  now: number;
+  refreshExpiresAt: number;
+}
 
 /** Refresh tokens: the `user_tokens` table (hashes, never the tokens). */
 export interface TokenStore {
@@ -33,11 +68,55 @@ export interface TokenStore {
   markTokenRotated(hash: string, now: number, successorHash: string): Promise<boolean>;
   /** Deletes up to `limit` rotated refresh tokens whose own expiry is before `cutoff`. */
   pruneRotatedTokens(cutoff: number, limit: number): Promise<number>;
+  /**
+   * The common refresh in one statement (issue 19; PostgreSQL only, absent on SQLite, whose
+   * transactions cost no round trips): when `tokenHash` is a live, unexpired token of the live
+   * session `sessionId`, and the session passes every rule of `input` without moving (same
+   * address and user agent), rotates it as the full decision would (the session's row locked, the
+   * token marked rotated, its successor inserted, the session touched) and returns the rows;
+   * otherwise changes nothing and returns undefined, and the caller decides in a transaction.
+   * Migration 0013's function; outside any transaction (it is one).
+   */
+  rotateLiveRefreshToken?(input: LiveRotationInput): Promise<LiveRotation | undefined>;
+}
+
+/** The JSON migration 0013's function answers with (`row_to_json` of the two rows). */
+interface LiveRotationJson {
+  session: SessionRow;
+  user: UserRow;
+  now: number | string;
+  expires_at: number | string;
 }
 
 /** The {@link TokenStore} over Kysely. */
-export function tokenStore({ db, postgres }: StoreContext): TokenStore {
+export function tokenStore({ db, postgres, names, changed }: StoreContext): TokenStore {
+  const rotateLive = names.object(ROTATE_LIVE_REFRESH_TOKEN);
+  const oneStatement: Pick<TokenStore, 'rotateLiveRefreshToken'> = {
+    async rotateLiveRefreshToken(input) {
+      // Told before and after (the statement commits on its own): a cache that read the session
+      // while the statement ran must not keep that read (changes.ts).
+      changed((l) => l.session(input.sessionId));
+      const { rows } = await sql<{ rotation: string | LiveRotationJson | null }>`
+        select ${rotateLive}(
+          ${input.tokenHash}, ${input.sessionId}, ${input.successorHash}, ${input.now ?? null}::bigint,
+          ${input.refreshTtlMs}::bigint, ${input.clientId}, ${input.dpopJkt}, ${input.requireBinding},
+          ${input.deliveries}::text[], ${input.delivery}, ${input.ip}, ${input.userAgent}
+        ) as rotation`.execute(db);
+      const rotation = rows[0]?.rotation ?? null;
+      if (rotation === null) return undefined;
+      changed((l) => l.session(input.sessionId));
+      const json =
+        typeof rotation === 'string' ? (JSON.parse(rotation) as LiveRotationJson) : rotation;
+      return {
+        session: sessionRow(json.session),
+        user: userRow(json.user),
+        now: Number(json.now),
+        refreshExpiresAt: Number(json.expires_at),
+      };
+    },
+  };
   return {
+    ...(postgres && !db.isTransaction ? oneStatement : {}),
     async insertToken(token) {
       await db.insertInto('user_tokens').values(token).execute();
     },

@@ -17,6 +17,6 @@ describe('the model of the refresh protocol (docs/protocol.md)', () => {
       });
       expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
     },
-    600_000,
+    900_000,
   );
 });

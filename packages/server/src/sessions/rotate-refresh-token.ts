@@ -147,7 +147,16 @@ async function rotateInOneStatement(
       return false;
     }
   });
-  const admission = await input.admit?.(sessionId);
+  let admission: Admission | void;
+  try {
+    admission = await input.admit?.(sessionId);
+  } catch (error) {
+    // A spent budget is not an answer yet: the token may be rotated (re-use), the session revoked,
+    // or the proof's key wrong, which `decide` answers whatever the budget; it admits where it
+    // would hand out tokens, and refuses there with nothing written.
+    if (error instanceof RateLimitedError) return undefined;
+    throw error;
+  }
   issued.forget(presentedHash);
   let rotation;
   try {

@@ -19,7 +19,7 @@ import { corsPolicy } from './cors.js';
 import { assertSameOrigin } from './csrf.js';
 import { ACCESS_COOKIE, assertNoRepeatedRotorCookie } from './delivery.js';
 import { demoRoutes, findDemoDir } from './demo-routes.js';
-import { errorHandler, sendError } from './error-handler.js';
+import { createErrorHandler, sendError } from './error-handler.js';
 import { trackAllowedMethods } from './method-not-allowed.js';
 import { installMetrics } from './metrics.js';
 import { oauthRoutes } from './oauth-routes.js';
@@ -120,7 +120,9 @@ export async function installRotor(
     if (owned) await rotor.close();
   });
   const { prefix = '', demo = false, openapi = true, metrics = true } = options;
-  const routeOptions = { rotor, demo, openapi, metrics };
+  // The standalone server logs one line per request, refusals included (request-log.ts); a mounted
+  // Rotor leaves request logging to the application, and logs its refusals' codes itself.
+  const routeOptions = { rotor, demo, openapi, metrics, requestLine: !encapsulate };
   if (encapsulate) await app.register(rotorRoutes, { ...routeOptions, prefix });
   else await rotorRoutes(app, routeOptions);
 }
@@ -147,7 +149,7 @@ async function engineOf(
 /** Rotor's routes and every hook they need, in their own encapsulation context (at `prefix`). */
 async function rotorRoutes(
   app: FastifyInstance,
-  options: { rotor: Rotor } & Required<Omit<RotorRouteOptions, 'prefix'>>,
+  options: { rotor: Rotor; requestLine: boolean } & Required<Omit<RotorRouteOptions, 'prefix'>>,
 ): Promise<void> {
   const { rotor } = options;
   const { config } = rotor;
@@ -208,7 +210,7 @@ async function rotorRoutes(
     done();
   });
 
-  app.setErrorHandler(errorHandler);
+  app.setErrorHandler(createErrorHandler({ refusalsLogged: !options.requestLine }));
   // Every route is registered below this line, so the lookups see them all.
   const allowedMethods = trackAllowedMethods(app);
   const endpoints = trackEndpoints(app);

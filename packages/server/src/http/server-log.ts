@@ -1,0 +1,86 @@
+import type { FastifyBaseLogger } from 'fastify';
+import pino, { type Logger } from 'pino';
+
+/** Never a token, cookie or password in a log line (DESIGN.md, 5). */
+const REDACT = {
+  paths: [
+    'req.headers.authorization',
+    'req.headers.cookie',
+    'res.headers["set-cookie"]',
+    '*.password',
+    '*.refreshToken',
+    '*.accessToken',
+    '*.newPassword',
+    '*.currentPassword',
+    '*.token',
+  ],
+  censor: '[redacted]',
+};
+
+/**
+ * The standalone server's logger: JSON lines on stdout at `level`, written asynchronously (pino's
+ * `sync: false` destination, docs/asynchronous.md of pino): a line is handed to the kernel by a
+ * background write instead of blocking the event loop on stdout, and lines logged while a write is
+ * under way leave together with the next one. Each line still goes out at once (no `minLength`
+ * buffer: an idle server's last lines would otherwise wait for the next burst). What is pending is
+ * written on exit (pino flushes on `exit`), on `app.close()` ({@link flushLogSync}) and before a
+ * crash exits (`rotor serve`, cli/main.ts).
+ * @example
+ * const app = Fastify({ loggerInstance: serverLogger('info') });
+ */
+export function serverLogger(level: string): Logger {
+  return pino({ level, redact: REDACT }, pino.destination({ dest: 1, sync: false }));
+}
+
+/** What {@link flushLogSync} and {@link endLog} use of pino's asynchronous destination (SonicBoom). */
+interface AsyncDestination {
+  flushSync(): void;
+  end(): void;
+  once(event: 'close' | 'error', listener: () => void): void;
+}
+
+/** The asynchronous destination behind `log`, when it has one (a logger of {@link serverLogger}). */
+function destinationOf(log: FastifyBaseLogger): AsyncDestination | undefined {
+  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  return typeof stream === 'object' && stream !== null && 'flushSync' in stream && 'end' in stream
+    ? (stream as AsyncDestination)
+    : undefined;
+}
+
+/**
+ * Writes what `log` still holds, synchronously: where the process may end before another turn of
+ * the event loop (a crash about to exit). Never throws; a logger without an asynchronous
+ * destination has nothing pending.
+ */
+export function flushLogSync(log: FastifyBaseLogger): void {
+  const stream = destinationOf(log);
+  try {
+    stream?.flushSync();
+  } catch {
+    // Closed already, or stdout gone: nothing more can be written.
+  }
+}
+
+/**
+ * Resolves once every line `log` was given has been written, the write under way included (which
+ * {@link flushLogSync} does not wait for), then stops the destination: the last step of a graceful
+ * stop, right before the process exits. Gives up after `timeoutMs` (stdout nobody reads).
+ */
+export function endLog(log: FastifyBaseLogger, timeoutMs = 5000): Promise<void> {
+  const stream = destinationOf(log);
+  if (stream === undefined) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    stream.once('close', done);
+    stream.once('error', done);
+    try {
+      stream.end();
+    } catch {
+      done();
+    }
+  });
+}

@@ -12,7 +12,7 @@ import { lazyChildLoggerFactory } from './lazy-logger.js';
 import { BODY_LIMIT, installRotor } from './plugin.js';
 import { requestIdGenerator } from './request-id.js';
 import { RequestLogController } from './request-log.js';
-import { flushLogSync, serverLogger } from './server-log.js';
+import { flushLogSync, serverLoggers } from './server-log.js';
 
 /**
  * How often Node looks for requests past `ROTOR_HEADERS_TIMEOUT` or `ROTOR_REQUEST_TIMEOUT`. Node
@@ -53,9 +53,9 @@ export async function createServer(
   // Rotor's one line per request (request-log.ts) in place of Fastify's two.
   const requestLog = new RequestLogController();
   // Without a logger of the caller's: JSON lines on stdout, written asynchronously (server-log.ts).
-  const ownLogger = logger === undefined ? serverLogger(config.logLevel) : undefined;
+  const own = logger === undefined ? serverLoggers(config.logLevel) : undefined;
   const app = Fastify({
-    ...(ownLogger === undefined ? { logger } : { loggerInstance: ownLogger as FastifyBaseLogger }),
+    ...(own === undefined ? { logger } : { loggerInstance: own.log as FastifyBaseLogger }),
     logController: requestLog,
     bodyLimit: BODY_LIMIT,
     // The client address is Rotor's own (client-address.ts, ROTOR_TRUST_PROXY); request.ip stays
@@ -86,9 +86,9 @@ export async function createServer(
   });
   // The service is one user of the plugin: its routes at the root, not encapsulated (every route of
   // the server is Rotor's, also one added later), the demo page when installed.
-  requestLog.attach(app.log);
+  requestLog.attach((own?.requestLog as FastifyBaseLogger | undefined) ?? app.log);
   await installRotor(app, { ...engine, config, demo: findDemoDir() !== undefined }, false);
   // Registered last, so it runs after the other onClose hooks and writes their lines too.
-  if (ownLogger !== undefined) app.addHook('onClose', async () => flushLogSync(app.log));
+  if (own !== undefined) app.addHook('onClose', async () => flushLogSync(app.log));
   return app;
 }

@@ -84,11 +84,12 @@ export async function createServer(
       sendError(toRotorError(error), reply);
     },
   });
+  requestLog.attach((own?.requestLog as FastifyBaseLogger | undefined) ?? app.log);
+  // onClose hooks run last registered first: this one, registered before Rotor's, writes their
+  // lines too.
+  if (own !== undefined) app.addHook('onClose', async () => flushLogSync(app.log));
   // The service is one user of the plugin: its routes at the root, not encapsulated (every route of
   // the server is Rotor's, also one added later), the demo page when installed.
-  requestLog.attach((own?.requestLog as FastifyBaseLogger | undefined) ?? app.log);
   await installRotor(app, { ...engine, config, demo: findDemoDir() !== undefined }, false);
-  // Registered last, so it runs after the other onClose hooks and writes their lines too.
-  if (own !== undefined) app.addHook('onClose', async () => flushLogSync(app.log));
   return app;
 }

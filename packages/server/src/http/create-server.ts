@@ -84,7 +84,7 @@ export async function createServer(
       sendError(toRotorError(error), reply);
     },
   });
-  requestLog.attach((own?.requestLog as FastifyBaseLogger | undefined) ?? app.log);
+  requestLog.attach(app.log, own?.writeRequestLine);
   // onClose hooks run last registered first: this one, registered before Rotor's, writes their
   // lines too.
   if (own !== undefined) app.addHook('onClose', async () => flushLogSync(app.log));

@@ -28,17 +28,22 @@ type LevelAwareLogger = FastifyBaseLogger & { isLevelEnabled?(level: string): bo
  */
 export class RequestLogController extends LogController {
   #log: FastifyBaseLogger | undefined;
+  #write: RequestLineWriter | undefined;
 
   constructor() {
     super({ disableRequestLogging: false });
   }
 
   /**
-   * Writes the request lines to `log`. Its level is read once, here: `ROTOR_LOG_LEVEL` is fixed for
-   * the life of the process, and above `info` a request costs nothing at all.
+   * Writes the request lines to `log`, or by `write` when given (the standalone server's own
+   * logger writes them preformatted, server-log.ts). The level is read once, here:
+   * `ROTOR_LOG_LEVEL` is fixed for the life of the process, and above `info` a request costs
+   * nothing at all.
    */
-  attach(log: LevelAwareLogger): void {
-    this.#log = log.isLevelEnabled?.('info') === true ? log : undefined;
+  attach(log: LevelAwareLogger, write?: RequestLineWriter): void {
+    const enabled = log.isLevelEnabled?.('info') === true;
+    this.#log = enabled ? log : undefined;
+    this.#write = enabled ? (write ?? ((line) => log.info(line, 'request completed'))) : undefined;
   }
 
   override incomingRequest(): void {}
@@ -48,13 +53,19 @@ export class RequestLogController extends LogController {
     request: FastifyRequest,
     reply: FastifyReply,
   ): void {
-    const log = this.#log;
-    if (log === undefined) return;
+    const write = this.#write;
+    if (write === undefined) return;
     const line = requestLine(request, reply);
-    if (error) log.error({ ...line, err: error }, 'request errored');
-    else log.info(line, 'request completed');
+    if (error) this.#log!.error({ ...line, err: error }, 'request errored');
+    else write(line);
   }
 }
+
+/** The fields of a request line. */
+export type RequestLine = ReturnType<typeof requestLine>;
+
+/** Writes a request line at `info`, message "request completed". */
+export type RequestLineWriter = (line: RequestLine) => void;
 
 /** What the request line says of `request` (see {@link RequestLogController}). */
 export function requestLine(request: FastifyRequest, reply: FastifyReply) {

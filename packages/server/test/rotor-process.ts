@@ -23,15 +23,16 @@ export interface RotorProcess {
 }
 
 /**
- * Starts `rotor serve` as its own process on a free loopback port (or the given one) and waits
- * until it listens. The process is killed when the test process exits, whatever happens.
+ * Starts `rotor serve` as its own process on a free loopback port (or the given one), with Node's
+ * `nodeArgs` when given, and waits until it listens. The process is killed when the test process exits, whatever happens.
  */
 export async function startRotorProcess(
   env: Record<string, string>,
   port?: number,
+  nodeArgs: string[] = [],
 ): Promise<RotorProcess> {
   const chosen = port ?? (await freePort());
-  const child = spawn(process.execPath, [ROTOR_BIN, 'serve'], {
+  const child = spawn(process.execPath, [...nodeArgs, ROTOR_BIN, 'serve'], {
     env: {
       ...process.env,
       ...env,

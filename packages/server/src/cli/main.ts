@@ -4,6 +4,7 @@ import pino from 'pino';
 import { loadConfig, type RotorConfig } from '../config/load-config.js';
 import { ConfigError, RotorError } from '../errors.js';
 import { createServer } from '../http/create-server.js';
+import { endLog, flushLogSync } from '../http/server-log.js';
 import { presentEvent, presentSessionRecord, presentUser } from '../http/presenters.js';
 import { createRotor, type Rotor } from '../rotor.js';
 import { MAX_PAGE_LIMIT, type Page, type PageRequest } from '../lib/paging.js';
@@ -237,9 +238,21 @@ async function findUser(rotor: Rotor, email: string) {
   return user;
 }
 
-/** Starts the server and stops it gracefully on SIGTERM or SIGINT: in-flight requests finish. */
+/**
+ * Starts the server and stops it gracefully on SIGTERM or SIGINT: in-flight requests finish, and
+ * every log line is written before the process exits (the log is asynchronous, server-log.ts). A
+ * crash (an uncaught exception, an unhandled rejection) writes a `fatal` line and what the log
+ * still held, synchronously, then exits 1.
+ */
 async function serve(config: RotorConfig): Promise<void> {
   const app = await createServer(config);
+  const crash = (error: unknown, what: string) => {
+    app.log.fatal({ err: error }, what);
+    flushLogSync(app.log);
+    process.exit(1);
+  };
+  process.on('uncaughtException', (error) => crash(error, 'uncaught exception'));
+  process.on('unhandledRejection', (reason) => crash(reason, 'unhandled rejection'));
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
@@ -252,11 +265,12 @@ async function serve(config: RotorConfig): Promise<void> {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, 'shutting down');
+    const exit = (code: number) => endLog(app.log).then(() => process.exit(code));
     app.close().then(
-      () => process.exit(0),
+      () => exit(0),
       (error: unknown) => {
         app.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        return exit(1);
       },
     );
   };

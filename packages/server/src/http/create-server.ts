@@ -1,5 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { RotorConfig } from '../config/load-config.js';
 import type { CreateRotorOptions } from '../rotor.js';
 import { clientErrorHandler } from './client-errors.js';
@@ -7,6 +10,9 @@ import { findDemoDir } from './demo-routes.js';
 import { sendError, toRotorError } from './error-handler.js';
 import { lazyChildLoggerFactory } from './lazy-logger.js';
 import { BODY_LIMIT, installRotor } from './plugin.js';
+import { requestIdGenerator } from './request-id.js';
+import { RequestLogController } from './request-log.js';
+import { flushLogSync, serverLoggers } from './server-log.js';
 
 /**
  * How often Node looks for requests past `ROTOR_HEADERS_TIMEOUT` or `ROTOR_REQUEST_TIMEOUT`. Node
@@ -23,7 +29,11 @@ const TIMEOUT_CHECK_MS = 1000;
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
 export interface CreateServerOptions extends CreateRotorOptions {
-  /** pino options, or false for no logs (tests). Defaults to JSON logs at `config.logLevel`. */
+  /**
+   * pino options, or false for no logs (tests). Defaults to JSON logs at `config.logLevel` on
+   * stdout, written asynchronously (server-log.ts). Either way a request writes one line at `info`
+   * (request-log.ts).
+   */
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -40,25 +50,13 @@ export async function createServer(
   options: CreateServerOptions = {},
 ): Promise<FastifyInstance> {
   const { logger, ...engine } = options;
+  // Rotor's one line per request (request-log.ts) in place of Fastify's two.
+  const requestLog = new RequestLogController();
+  // Without a logger of the caller's: JSON lines on stdout, written asynchronously (server-log.ts).
+  const own = logger === undefined ? serverLoggers(config.logLevel) : undefined;
   const app = Fastify({
-    logger: logger ?? {
-      level: config.logLevel,
-      // Never a token, cookie or password in a log line (DESIGN.md, 5).
-      redact: {
-        paths: [
-          'req.headers.authorization',
-          'req.headers.cookie',
-          'res.headers["set-cookie"]',
-          '*.password',
-          '*.refreshToken',
-          '*.accessToken',
-          '*.newPassword',
-          '*.currentPassword',
-          '*.token',
-        ],
-        censor: '[redacted]',
-      },
-    },
+    ...(own === undefined ? { logger } : { loggerInstance: own.log as FastifyBaseLogger }),
+    logController: requestLog,
     bodyLimit: BODY_LIMIT,
     // The client address is Rotor's own (client-address.ts, ROTOR_TRUST_PROXY); request.ip stays
     // the socket's peer, so nothing reads a client-written X-Forwarded-For by mistake.
@@ -76,7 +74,7 @@ export async function createServer(
     // No socket inactivity timeout (connectionTimeout 0): a request arriving is bounded by the two
     // timeouts above, an idle socket by keepAliveTimeout, and answers are small and quick.
     connectionTimeout: 0,
-    genReqId: () => randomUUID(),
+    genReqId: requestIdGenerator(),
     childLoggerFactory: lazyChildLoggerFactory,
     requestIdHeader: false,
     return503OnClosing: true,
@@ -86,6 +84,10 @@ export async function createServer(
       sendError(toRotorError(error), reply);
     },
   });
+  requestLog.attach(app.log, own?.writeRequestLine);
+  // onClose hooks run last registered first: this one, registered before Rotor's, writes their
+  // lines too.
+  if (own !== undefined) app.addHook('onClose', async () => flushLogSync(app.log));
   // The service is one user of the plugin: its routes at the root, not encapsulated (every route of
   // the server is Rotor's, also one added later), the demo page when installed.
   await installRotor(app, { ...engine, config, demo: findDemoDir() !== undefined }, false);

@@ -98,27 +98,33 @@ export function errorAnswer(error: RotorError): ErrorAnswer {
   return { status, headers, body };
 }
 
-/** Sends the JSON error shape of API.md ({@link errorAnswer}). */
+/**
+ * Sends the JSON error shape of API.md ({@link errorAnswer}), and notes the code on the request
+ * for the metrics and the request log.
+ */
 export function sendError(error: RotorError, reply: FastifyReply): FastifyReply {
+  reply.request.rotorErrorCode = error.code;
   const { status, headers, body } = errorAnswer(error);
   return reply.code(status).headers(headers).type('application/json; charset=utf-8').send(body);
 }
 
-/** Fastify's error handler: every error, ours or the framework's, becomes the JSON shape. */
-export function errorHandler(
-  error: unknown,
-  request: FastifyRequest,
-  reply: FastifyReply,
-): FastifyReply {
-  const rotorError = toRotorError(error);
-  request.rotorErrorCode = rotorError.code;
-  warnIfUndeclared(request, rotorError.code);
-  if (rotorError.status >= 500) {
-    request.log.error({ err: error }, 'request failed');
-  } else {
-    request.log.info({ code: rotorError.code }, 'request refused');
-  }
-  return sendError(rotorError, reply);
+/**
+ * Fastify's error handler: every error, ours or the framework's, becomes the JSON shape. A failure
+ * (5xx) is logged at `error` with its cause; a refusal at `info` with its code, unless
+ * `refusalsLogged` is false: the standalone server's request line carries the code already
+ * (request-log.ts), and one line per request is its rule.
+ */
+export function createErrorHandler({ refusalsLogged }: { refusalsLogged: boolean }) {
+  return (error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const rotorError = toRotorError(error);
+    warnIfUndeclared(request, rotorError.code);
+    if (rotorError.status >= 500) {
+      request.log.error({ err: error }, 'request failed');
+    } else if (refusalsLogged) {
+      request.log.info({ code: rotorError.code }, 'request refused');
+    }
+    return sendError(rotorError, reply);
+  };
 }
 
 /**

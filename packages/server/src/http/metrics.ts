@@ -1,7 +1,8 @@
 import { BlockList } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { RotorError } from '../errors.js';
+import { BoundHistogram, type HistogramSeries } from './bound-histogram.js';
 import { addressFamily } from '../lib/ip-address.js';
 import type { Rotor } from '../rotor.js';
 import { sameSecret } from './same-secret.js';
@@ -27,6 +28,28 @@ function loopback(): BlockList {
 }
 
 /**
+ * The series of `histogram` for one (method, route template, status), kept in maps by route,
+ * method and status, so a request finds its series without building a key. The routes and
+ * statuses are few (the route templates, not the URLs), so the maps stay small.
+ */
+function seriesByRoute(
+  histogram: BoundHistogram,
+): (method: string, route: string, status: number) => HistogramSeries {
+  const byRoute = new Map<string, Map<string, Map<number, HistogramSeries>>>();
+  return (method, route, status) => {
+    let byMethod = byRoute.get(route);
+    if (byMethod === undefined) byRoute.set(route, (byMethod = new Map()));
+    let byStatus = byMethod.get(method);
+    if (byStatus === undefined) byMethod.set(method, (byStatus = new Map()));
+    let series = byStatus.get(status);
+    if (series === undefined) {
+      byStatus.set(status, (series = histogram.series([method, route, String(status)])));
+    }
+    return series;
+  };
+}
+
+/**
  * Prometheus metrics at `GET /metrics`, on a registry of this server's own (no global state, so
  * several servers in one process do not mix their counts): request durations by route, logins,
  * refreshes, re-use detections, active sessions, and Node's process metrics. Installed on the
@@ -41,12 +64,12 @@ function loopback(): BlockList {
 export function installMetrics(app: FastifyInstance, rotor: Rotor): void {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'rotor_' });
-  const duration = new Histogram({
+  const duration = new BoundHistogram({
     name: 'rotor_http_request_duration_seconds',
     help: 'HTTP request durations by method, route template and status.',
     labelNames: ['method', 'route', 'status'],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [registry],
+    registry,
   });
   const logins = new Counter({
     name: 'rotor_logins_total',
@@ -109,13 +132,12 @@ export function installMetrics(app: FastifyInstance, rotor: Rotor): void {
 
   const login = `${app.prefix}/auth/login`;
   const refresh = `${app.prefix}/auth/refresh`;
-  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+  const durationOf = seriesByRoute(duration);
+  // Callback-style: an async hook costs a promise on every request.
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
-    duration.observe(
-      { method: request.method, route, status: String(status) },
-      reply.elapsedTime / 1000,
-    );
+    durationOf(request.method, route, status).observe(reply.elapsedTime / 1000);
     if (route === login && request.method === 'POST') {
       logins.inc({
         result:
@@ -131,6 +153,7 @@ export function installMetrics(app: FastifyInstance, rotor: Rotor): void {
       refreshes.inc({ result: status === 200 ? 'ok' : (request.rotorErrorCode ?? 'error') });
       if (request.rotorErrorCode === 'refresh_token_reused') reuse.inc();
     }
+    done();
   });
 
   const token = rotor.config.metricsToken;

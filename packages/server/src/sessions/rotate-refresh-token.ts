@@ -110,6 +110,14 @@ export interface Admission {
   release(): Promise<void>;
 }
 
+/**
+ * The delivery a refresh stores on its session: the one asked for, except `body`, which is never
+ * stored (a body answer leaves the session's own); undefined keeps the session's.
+ */
+function deliveryToStore(delivery: Delivery | undefined): Delivery | undefined {
+  return delivery && delivery !== 'body' ? delivery : undefined;
+}
+
 /** The stored deliveries a session may have (`split` or `cookies`; `body` is never stored). */
 const STORED_DELIVERIES = ['split', 'cookies'] as const;
 
@@ -170,7 +178,7 @@ async function rotateInOneStatement(
       dpopJkt: input.dpopJkt ?? null,
       requireBinding: input.requireBinding ?? false,
       deliveries,
-      delivery: input.delivery && input.delivery !== 'body' ? input.delivery : null,
+      delivery: deliveryToStore(input.delivery) ?? null,
       ip: input.ip,
       userAgent: input.userAgent,
     });
@@ -192,7 +200,7 @@ async function rotateInOneStatement(
       idle_expires_at: refreshExpiresAt,
       ip: input.ip,
       user_agent: input.userAgent,
-      delivery: input.delivery && input.delivery !== 'body' ? input.delivery : session.delivery,
+      delivery: deliveryToStore(input.delivery) ?? session.delivery,
     },
     user,
     refreshToken: successor,
@@ -298,7 +306,7 @@ async function decide(
         idle_expires_at: refreshExpiresAt,
         ip: input.ip,
         user_agent: input.userAgent,
-        delivery: input.delivery && input.delivery !== 'body' ? input.delivery : session.delivery,
+        delivery: deliveryToStore(input.delivery) ?? session.delivery,
       };
       await tx.touchSession(session.id, patch);
       await input.rotated?.(tx, session, user);
